@@ -147,9 +147,10 @@ def merge_entries(reports: list[ListingReport]) -> list[Paper]:
     papers = []
     for members in groups:
         # The richest entry (title, then authors, then date) gives the display fields.
-        best, _ = max(members, key=lambda m: (m[0].title is not None, len(m[0].authors), m[0].date is not None))
+        best, best_owner = max(members, key=lambda m: (m[0].title is not None, len(m[0].authors), m[0].date is not None))
         listings = list(dict.fromkeys(e.listing for e, _ in members))
-        owners = list(dict.fromkeys(o for _, o in members if o))
+        # The owner is that of the listing giving the display fields; `owners` names them all.
+        owners = list(dict.fromkeys(o for o in [best_owner] + [o for _, o in members] if o))
         dated = next((e for e, _ in members if e.date), None)
         papers.append(Paper(
             paper_id=paper_id(best.abstract),

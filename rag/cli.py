@@ -1,0 +1,196 @@
+"""The `rag` command line: ingest, papers, search (and, from later modules, ask/chat/ui/eval)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rag.config import Settings, get_settings
+
+app = typer.Typer(help="Ask questions about researchers' papers, with citations you can check.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+console = Console()
+err = Console(stderr=True)
+
+
+class State:
+    settings: Settings
+
+
+state = State()
+
+
+@app.callback()
+def main(
+    data_dir: Optional[Path] = typer.Option(None, help="Where the index lives [env RAG_DATA_DIR]."),
+    chroma_mode: Optional[str] = typer.Option(None, help="persistent (embedded) or http (a `chroma run` server)."),
+    chroma_host: Optional[str] = typer.Option(None), chroma_port: Optional[int] = typer.Option(None),
+) -> None:
+    state.settings = get_settings(data_dir=data_dir, chroma_mode=chroma_mode, chroma_host=chroma_host, chroma_port=chroma_port)
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+# --- shared filter options ------------------------------------------------------------------
+
+ListingOpt = typer.Option(None, "--listing", "-l", help="Listing file name or owner (repeatable).")
+AuthorOpt = typer.Option(None, "--author", "-a", help="Author name, e.g. Strodthoff (repeatable).")
+YearOpt = typer.Option(None, "--year", "-y", help="A year (2023) or a range (2021-2023, 2022-).")
+CategoryOpt = typer.Option(None, "--category", "-c", help="arXiv-style category, e.g. CV (repeatable).")
+CodeOpt = typer.Option(None, "--code/--no-code", help="Only papers with / without the Code badge.")
+
+
+def build_filters(listing, author, year, category, code):
+    from rag.retrieve import Filters
+
+    year_from = year_to = None
+    if year:
+        m = re.fullmatch(r"\s*(\d{4})?\s*(-)?\s*(\d{4})?\s*", year)
+        if not m or not (m.group(1) or m.group(3)):
+            fail(f"--year {year!r}: expected YEAR, FROM-TO, FROM- or -TO")
+        year_from = int(m.group(1)) if m.group(1) else None
+        year_to = int(m.group(3)) if m.group(3) else (year_from if not m.group(2) else None)
+    return Filters(listings=list(listing or []), authors=list(author or []), year_from=year_from,
+                   year_to=year_to, categories=list(category or []), has_code=code)
+
+
+def load_index():
+    from rag.index import IndexMissingError, PaperIndex
+
+    try:
+        return PaperIndex(state.settings)
+    except IndexMissingError as exc:
+        fail(str(exc))
+
+
+# --- ingest ---------------------------------------------------------------------------------
+
+
+@app.command()
+def ingest(
+    paths: list[Path] = typer.Argument(None, help="Listing files or folders (default: the seeds)."),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild from scratch."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every skipped line."),
+) -> None:
+    """Parse the listings and bring the index up to date (incremental, atomic)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from rag.corpus import CorpusError
+    from rag.index import IndexMissingError, IngestError
+    from rag.index import ingest as run_ingest
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("parsing", total=None)
+
+        def progress(stage: str, done: int, total: int) -> None:
+            bar.update(task, description=stage, completed=done, total=total)
+
+        try:
+            summary = run_ingest(state.settings, paths or None, rebuild=rebuild, progress=progress)
+        except (CorpusError, IngestError, IndexMissingError) as exc:
+            fail(f"{exc}\nThe previous index (if any) is unchanged.")
+        except KeyboardInterrupt:
+            fail("interrupted; the previous index (if any) is unchanged.", 130)
+
+    table = Table(title=f"Ingest: {summary.status} in {summary.seconds:.1f}s")
+    for col in ("file", "status", "layout", "owner", "records", "skipped lines"):
+        table.add_column(col)
+    for f in summary.files:
+        table.add_row(f.listing, f.status, f.layout, f.owner or "", str(f.records), str(f.skipped))
+    console.print(table)
+    console.print(f"{summary.papers} papers, {summary.chunks} chunks "
+                  f"({summary.embedded} embedded, {summary.reused} reused); generation {summary.generation}")
+    for f in summary.files:
+        for warning in f.warnings:
+            err.print(f"[yellow]warning:[/] {warning}")
+        if verbose and f.skipped_lines:
+            err.print(f"[bold]{f.listing}[/] skipped lines:")
+            for line_no, reason, text in f.skipped_lines:
+                err.print(f"  {line_no:>5} [{reason}] {text[:100]}")
+
+
+# --- papers and search ----------------------------------------------------------------------
+
+
+def paper_table(rows, title: str, score: bool = False) -> Table:
+    table = Table(title=title, show_lines=False)
+    if score:
+        table.add_column("#", justify="right")
+    for col in ("paper", "authors", "date", "cat", "code", "listing", "id"):
+        table.add_column(col, overflow="fold")
+    for i, row in enumerate(rows, start=1):
+        p = row.paper if score else row
+        authors = ", ".join(p.authors[:3]) + (" et al." if p.authors_truncated or len(p.authors) > 3 else "")
+        if not p.authors and p.n_authors:
+            authors = f"({p.n_authors} authors)"
+        cells = [p.label, authors, p.date or "", p.category or "", "✓" if p.has_code else "", p.owner or "", p.paper_id]
+        table.add_row(*(([str(i)] if score else []) + cells))
+    return table
+
+
+@app.command()
+def papers(listing: list[str] = ListingOpt, author: list[str] = AuthorOpt, year: str = YearOpt,
+           category: list[str] = CategoryOpt, code: Optional[bool] = CodeOpt,
+           as_json: bool = typer.Option(False, "--json", help="A JSON array of papers.")) -> None:
+    """List the papers of the index, optionally filtered."""
+    index = load_index()
+    rows = build_filters(listing, author, year, category, code).apply(index.papers)
+    if as_json:
+        print(json.dumps([p.to_json() for p in rows], ensure_ascii=False, indent=1))
+    else:
+        console.print(paper_table(rows, f"{len(rows)} papers"))
+
+
+@app.command()
+def search(query: Optional[str] = typer.Argument(None), k: int = typer.Option(10, "-k"),
+           listing: list[str] = ListingOpt, author: list[str] = AuthorOpt, year: str = YearOpt,
+           category: list[str] = CategoryOpt, code: Optional[bool] = CodeOpt,
+           mode: str = typer.Option("hybrid", help="hybrid, dense or bm25."),
+           no_analysis: bool = typer.Option(False, "--no-analysis", help="Do not turn names/years in the query into filters."),
+           batch: Optional[Path] = typer.Option(None, "--batch", help="A file with one query per line ('-' for stdin)."),
+           as_json: bool = typer.Option(False, "--json")) -> None:
+    """Hybrid (dense + BM25) search, one hit per paper."""
+    from rag.retrieve import Retriever
+
+    if mode not in ("hybrid", "dense", "bm25"):
+        fail(f"--mode {mode!r}: expected hybrid, dense or bm25")
+    if batch is None and not (query and query.strip()):
+        fail("give a QUERY or --batch FILE")
+    filters = build_filters(listing, author, year, category, code)
+    retriever = Retriever(load_index())
+    if batch is not None:
+        try:
+            lines = (sys.stdin if str(batch) == "-" else batch.open(encoding="utf-8")).read().splitlines()
+        except OSError as exc:
+            fail(f"{batch}: {exc}")
+        for line in lines:
+            hits = retriever.search(line, k=k, filters=filters, analyse=not no_analysis, mode=mode).hits if line.strip() else []
+            print(json.dumps([h.to_json() for h in hits], ensure_ascii=False), flush=True)
+        return
+    result = retriever.search(query, k=k, filters=filters, analyse=not no_analysis, mode=mode)
+    if as_json:
+        print(json.dumps([h.to_json() for h in result.hits], ensure_ascii=False, indent=1))
+        return
+    title = f"{len(result.hits)} papers for {query!r} ({result.seconds * 1000:.0f} ms)"
+    if not result.filters.is_empty():
+        title += f"\nfilters: {result.filters.describe()}"
+    console.print(paper_table(result.hits, title, score=True))
+
+
+if __name__ == "__main__":
+    app()

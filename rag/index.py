@@ -1,0 +1,411 @@
+"""Papers -> chunks -> Chroma (through llama-index) and a BM25 index, built as one generation.
+
+Layout of the data dir:
+
+    state.json                  the active generation and the files it was built from
+    chroma/                     the embedded Chroma store (persistent mode)
+    generations/<gen>/          papers.json, reports.json and bm25/ of one generation
+
+A generation is built completely (new Chroma collection, new folder) before `state.json`
+is replaced atomically, so a failed or interrupted ingest leaves the previous index intact.
+Embeddings of unchanged chunk texts are copied from the previous generation, not recomputed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from rag.config import Settings
+from rag.corpus import CorpusError, list_files, merge_entries, parse_file
+from rag.corpus.names import author_key, fold
+from rag.embed import count_tokens, get_tokenizer, model_path
+from rag.types import ListingReport, Paper
+
+STATE_FILE = "state.json"
+FORMAT_VERSION = 1
+
+_STOPWORDS = set("""a an and are as at be by for from has have in is it its of on or that the this
+to was were which with we our these those their they using use used via into than then also can
+not but been such more most other over under between both each how what when where who whom why
+all any some no nor only own same so too very will would should could may might must do does did
+paper papers study work works which about""".split())
+
+
+class IndexMissingError(RuntimeError):
+    """No usable index in the data dir."""
+
+
+class IngestError(RuntimeError):
+    """Ingest could not produce a new generation; the previous one is untouched."""
+
+
+# --- Chroma -----------------------------------------------------------------------------
+
+
+def chroma_client(settings: Settings):
+    """An embedded PersistentClient in the data dir, or an HttpClient to a `chroma run` server."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_mode == "http":
+        try:
+            return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings)
+        except Exception as exc:  # connection refused and friends
+            raise IndexMissingError(
+                f"Chroma server at http://{settings.chroma_host}:{settings.chroma_port} is unreachable ({exc}); "
+                "start it with `chroma run --host 127.0.0.1 --path DIR` or set RAG_CHROMA_MODE=persistent") from exc
+    settings.chroma_dir.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
+
+
+def open_collection(client, name: str, create: bool = False):
+    # embedding_function=None: Chroma must never embed text itself (its default model would
+    # try to download); every vector comes from our local model.
+    if create:
+        return client.create_collection(name, metadata={"hnsw:space": "cosine"}, embedding_function=None)
+    return client.get_collection(name, embedding_function=None)
+
+
+# --- chunks and metadata ------------------------------------------------------------------
+
+
+def embed_prefix(paper: Paper) -> str:
+    return f"{paper.title}\n" if paper.title else ""
+
+
+def chunk_paper(paper: Paper, embed_path: str, window: int = 256, overlap: int = 32) -> list[str]:
+    """Abstract chunks that, with the title prefixed, fit the model's wordpiece window."""
+    from llama_index.core.node_parser import SentenceSplitter
+
+    prefix_tokens = count_tokens(embed_prefix(paper), embed_path) if paper.title else 2
+    budget = window - prefix_tokens - 2  # margin for the joiner
+    tok = get_tokenizer(embed_path)
+    if count_tokens(paper.abstract, embed_path) - 2 <= budget:
+        return [paper.abstract]
+    splitter = SentenceSplitter(
+        chunk_size=budget, chunk_overlap=min(overlap, budget // 4),
+        tokenizer=lambda text: tok.encode(text, add_special_tokens=False).ids,
+    )
+    return splitter.split_text(paper.abstract)
+
+
+def paper_metadata(paper: Paper) -> dict:
+    """Flat metadata carried by every chunk (Chroma takes no lists or None)."""
+    meta = {
+        "paper_id": paper.paper_id,
+        "label": paper.label,
+        "title": paper.title or "",
+        "authors": "; ".join(paper.authors),
+        "listings": "; ".join(paper.listings),
+        "owner": paper.owner or "",
+        "category": paper.category or "",
+        "has_code": paper.has_code,
+        "date": paper.date or "",
+    }
+    if paper.year is not None:
+        meta["year"] = paper.year
+    return meta
+
+
+def bm25_tokens(text: str) -> list[str]:
+    """Folded words minus stop words, with a light plural strip ("models" -> "model")."""
+    words = re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", fold(text))
+    out = []
+    for w in words:
+        if w in _STOPWORDS or len(w) < 2:
+            continue
+        out.append(w)
+        if "-" in w:
+            out.extend(p for p in w.split("-") if len(p) > 1 and p not in _STOPWORDS)
+    return [w[:-1] if len(w) > 4 and w.endswith("s") and not w.endswith("ss") else w for w in out]
+
+
+def bm25_text(paper: Paper) -> str:
+    return " ".join([paper.title or "", " ".join(paper.authors), paper.abstract])
+
+
+# --- state ----------------------------------------------------------------------------------
+
+
+def read_state(data_dir: Path) -> dict | None:
+    path = data_dir / STATE_FILE
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise IndexMissingError(f"{path} is unreadable ({exc}); rebuild with `rag ingest --rebuild`") from exc
+
+
+def write_state(data_dir: Path, state: dict) -> None:
+    tmp = data_dir / (STATE_FILE + ".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    os.replace(tmp, data_dir / STATE_FILE)  # atomic switch to the new generation
+
+
+@contextlib.contextmanager
+def ingest_lock(data_dir: Path):
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / ".ingest.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise IngestError(f"another ingest is running on {data_dir}") from exc
+        yield
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- ingest ---------------------------------------------------------------------------------
+
+
+@dataclass
+class FileSummary:
+    listing: str
+    path: str
+    status: str  # "added", "changed", "unchanged", "removed"
+    layout: str = ""
+    owner: str | None = None
+    records: int = 0
+    skipped: int = 0
+    warnings: list[str] = field(default_factory=list)
+    skipped_lines: list[tuple[int, str, str]] = field(default_factory=list)
+
+
+@dataclass
+class IngestSummary:
+    status: str  # "unchanged", "updated", "built"
+    files: list[FileSummary]
+    papers: int
+    chunks: int
+    embedded: int
+    reused: int
+    seconds: float
+    generation: str
+
+
+def _config_fingerprint(settings: Settings, embed_path: str) -> dict:
+    return {"format": FORMAT_VERSION, "embed_model": os.path.basename(os.path.dirname(embed_path)) + "/" + os.path.basename(embed_path),
+            "chunk_tokens": settings.chunk_tokens, "chunk_overlap": settings.chunk_overlap,
+            "chroma_mode": settings.chroma_mode,
+            "chroma_address": f"{settings.chroma_host}:{settings.chroma_port}" if settings.chroma_mode == "http" else ""}
+
+
+def ingest(settings: Settings, paths: list[Path] | None = None, rebuild: bool = False,
+           progress: Callable[[str, int, int], None] | None = None) -> IngestSummary:
+    """Bring the index in line with the listing files under `paths` (default: the seeds).
+
+    The index mirrors the given files: new and changed files are (re)parsed, files no longer
+    present are dropped. Raises CorpusError for unreadable input and IngestError otherwise;
+    in both cases the active generation is left as it was.
+    """
+    start = time.perf_counter()
+    paths = [Path(p) for p in (paths or settings.seeds)]
+    embed_path = model_path(settings.embed_model_path)
+    data_dir = settings.data_dir
+    with ingest_lock(data_dir):
+        files = list_files(paths)
+        if not files:
+            raise CorpusError(f"no listing files under {', '.join(map(str, paths))}")
+        hashes = {str(f): file_sha256(f) for f in files}
+        state = read_state(data_dir) if not rebuild else None
+        fingerprint = _config_fingerprint(settings, embed_path)
+        old_files = state["files"] if state else {}
+        if state and state.get("config") == fingerprint and old_files == hashes:
+            if _generation_usable(settings, state):
+                summary = [FileSummary(Path(p).name, p, "unchanged") for p in hashes]
+                for s in summary:
+                    s.records, s.skipped = state["file_stats"].get(s.path, [0, 0])
+                return IngestSummary("unchanged", summary, state["papers"], state["chunks"], 0, 0,
+                                     time.perf_counter() - start, state["generation"])
+
+        reports: list[ListingReport] = [parse_file(f) for f in files]
+        if not any(r.entries for r in reports):
+            raise CorpusError("no papers found in " + ", ".join(r.path for r in reports))
+        papers = merge_entries(reports)
+        summaries = []
+        for r in reports:
+            status = "unchanged" if old_files.get(r.path) == hashes[r.path] else ("changed" if r.path in old_files else "added")
+            summaries.append(FileSummary(r.listing, r.path, status, r.layout, r.owner, len(r.entries), len(r.skipped),
+                                         r.warnings, [(s.line_no, s.reason, s.text) for s in r.skipped]))
+        summaries += [FileSummary(Path(p).name, p, "removed") for p in old_files if p not in hashes]
+
+        generation = datetime.now(timezone.utc).strftime("g%Y%m%dT%H%M%S%f")
+        built = _build_generation(settings, embed_path, generation, papers, reports, state if not rebuild else None, progress)
+        new_state = {
+            "generation": generation, "collection": built["collection"], "config": fingerprint,
+            "files": hashes, "file_stats": {r.path: [len(r.entries), len(r.skipped)] for r in reports},
+            "papers": len(papers), "chunks": built["chunks"],
+            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        write_state(data_dir, new_state)
+        if state:
+            _drop_generation(settings, state)
+        return IngestSummary("built" if not state else "updated", summaries, len(papers), built["chunks"],
+                             built["embedded"], built["reused"], time.perf_counter() - start, generation)
+
+
+def _generation_usable(settings: Settings, state: dict) -> bool:
+    gen_dir = settings.data_dir / "generations" / state["generation"]
+    if not (gen_dir / "papers.json").exists():
+        return False
+    try:
+        return open_collection(chroma_client(settings), state["collection"]).count() == state["chunks"]
+    except Exception:
+        return False
+
+
+def _old_embeddings(settings: Settings, state: dict | None) -> dict[str, list[float]]:
+    """Embeddings of the previous generation, keyed by the sha of the text that was embedded."""
+    if not state:
+        return {}
+    try:
+        col = open_collection(chroma_client(settings), state["collection"])
+        got = col.get(include=["embeddings", "metadatas"])
+    except Exception:
+        return {}
+    return {m["embed_sha"]: list(e) for e, m in zip(got["embeddings"], got["metadatas"]) if m and "embed_sha" in m}
+
+
+def _build_generation(settings: Settings, embed_path: str, generation: str, papers: list[Paper],
+                      reports: list[ListingReport], previous: dict | None,
+                      progress: Callable[[str, int, int], None] | None) -> dict:
+    from llama_index.core.schema import MetadataMode, TextNode
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    import bm25s
+
+    gen_dir = settings.data_dir / "generations" / generation
+    collection_name = f"{settings.collection_prefix}_{generation}"
+    client = chroma_client(settings)
+    try:
+        gen_dir.mkdir(parents=True)
+        nodes: list[TextNode] = []
+        for paper in papers:
+            meta = paper_metadata(paper)
+            chunks = chunk_paper(paper, embed_path, settings.chunk_tokens, settings.chunk_overlap)
+            for i, chunk in enumerate(chunks):
+                node = TextNode(id_=f"{paper.paper_id}-{i}", text=chunk,
+                                metadata={**meta, "chunk": i, "n_chunks": len(chunks)},
+                                excluded_embed_metadata_keys=[k for k in meta if k != "title"] + ["chunk", "n_chunks"],
+                                excluded_llm_metadata_keys=list(meta) + ["chunk", "n_chunks"],
+                                metadata_template="{value}", text_template="{metadata_str}\n{content}")
+                embed_text = node.get_content(metadata_mode=MetadataMode.EMBED)
+                node.metadata["embed_sha"] = hashlib.sha256(embed_text.encode()).hexdigest()[:16]
+                node.excluded_embed_metadata_keys.append("embed_sha")
+                node.excluded_llm_metadata_keys.append("embed_sha")
+                nodes.append(node)
+
+        cache = _old_embeddings(settings, previous)
+        todo = [n for n in nodes if n.metadata["embed_sha"] not in cache]
+        if todo:
+            from rag.embed import get_embed_model
+
+            model = get_embed_model(embed_path, settings.embed_batch_size)
+            texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in todo]
+            step = max(1, settings.embed_batch_size)
+            for i in range(0, len(texts), step):
+                vectors = model.get_text_embedding_batch(texts[i : i + step])
+                for node, vec in zip(todo[i : i + step], vectors):
+                    cache[node.metadata["embed_sha"]] = vec
+                if progress:
+                    progress("embedding", min(i + step, len(texts)), len(texts))
+        for node in nodes:
+            node.embedding = cache[node.metadata["embed_sha"]]
+
+        collection = open_collection(client, collection_name, create=True)
+        store = ChromaVectorStore(chroma_collection=collection)
+        for i in range(0, len(nodes), 1000):
+            store.add(nodes[i : i + 1000])
+
+        corpus_tokens = [bm25_tokens(bm25_text(p)) for p in papers]
+        retriever = bm25s.BM25()
+        retriever.index(corpus_tokens, show_progress=False)
+        retriever.save(str(gen_dir / "bm25"))
+        (gen_dir / "papers.json").write_text(json.dumps([p.to_json() | {"owners": p.owners} for p in papers], ensure_ascii=False))
+        (gen_dir / "reports.json").write_text(json.dumps([
+            {"listing": r.listing, "path": r.path, "layout": r.layout, "owner": r.owner, "profile": r.profile,
+             "records": len(r.entries), "skipped": len(r.skipped), "warnings": r.warnings} for r in reports
+        ], ensure_ascii=False, indent=1))
+        if collection.count() != len(nodes):
+            raise IngestError(f"Chroma holds {collection.count()} chunks, expected {len(nodes)}")
+        return {"collection": collection_name, "chunks": len(nodes), "embedded": len(todo), "reused": len(nodes) - len(todo)}
+    except BaseException:
+        # Including KeyboardInterrupt: remove the half-built generation, keep the old one.
+        with contextlib.suppress(Exception):
+            client.delete_collection(collection_name)
+        shutil.rmtree(gen_dir, ignore_errors=True)
+        raise
+
+
+def _drop_generation(settings: Settings, state: dict) -> None:
+    with contextlib.suppress(Exception):
+        chroma_client(settings).delete_collection(state["collection"])
+    shutil.rmtree(settings.data_dir / "generations" / state["generation"], ignore_errors=True)
+
+
+# --- loading --------------------------------------------------------------------------------
+
+
+class PaperIndex:
+    """A loaded generation: the paper table, its BM25 index and its Chroma collection."""
+
+    def __init__(self, settings: Settings):
+        state = read_state(settings.data_dir)
+        if not state:
+            raise IndexMissingError(f"no index in {settings.data_dir}; build it with `rag ingest`")
+        gen_dir = settings.data_dir / "generations" / state["generation"]
+        try:
+            rows = json.loads((gen_dir / "papers.json").read_text())
+            self.reports = json.loads((gen_dir / "reports.json").read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise IndexMissingError(f"index files in {gen_dir} are missing or corrupt ({exc}); "
+                                    "rebuild with `rag ingest --rebuild`") from exc
+        self.settings = settings
+        self.state = state
+        self.papers: list[Paper] = [Paper.from_json(r) for r in rows]
+        self.by_id: dict[str, Paper] = {p.paper_id: p for p in self.papers}
+        self.embed_path = model_path(settings.embed_model_path)
+        self._gen_dir = gen_dir
+        self._bm25 = None
+        self._store = None
+
+    @property
+    def bm25(self):
+        if self._bm25 is None:
+            import bm25s
+
+            self._bm25 = bm25s.BM25.load(str(self._gen_dir / "bm25"))
+        return self._bm25
+
+    @property
+    def store(self):
+        if self._store is None:
+            from llama_index.vector_stores.chroma import ChromaVectorStore
+
+            try:
+                collection = open_collection(chroma_client(self.settings), self.state["collection"])
+            except IndexMissingError:
+                raise
+            except Exception as exc:
+                raise IndexMissingError(f"Chroma collection {self.state['collection']} is missing or unreadable "
+                                        f"({exc}); rebuild with `rag ingest --rebuild`") from exc
+            self._store = ChromaVectorStore(chroma_collection=collection)
+        return self._store
+
+    def author_keys(self, paper: Paper) -> set[str]:
+        return {author_key(a) for a in paper.authors}

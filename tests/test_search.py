@@ -1,0 +1,95 @@
+"""Hybrid search over the real seed index: topics, names, years, filters, CLI JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from rag.retrieve import Filters, analyse_years
+
+PAPER_FIELDS = ["paper_id", "listings", "owner", "title", "label", "authors", "authors_truncated", "n_authors",
+                "date", "year", "category", "has_code", "abstract"]
+
+
+def titles(result):
+    return [h.paper.title or h.paper.label for h in result.hits]
+
+
+def test_state_space_models_for_ecg(retriever):
+    top = titles(retriever.search("state space models for ECG", k=10))
+    for expected in ("Advancing the State-of-the-Art for ECG Analysis through Structured State Space Models",
+                     "Diffusion-based Conditional ECG Generation with Structured State Space Models",
+                     "Towards quantitative precision for ECG analysis: Leveraging state space models, self-supervision and patient metadata"):
+        assert expected in top[:5]
+
+
+def test_one_hit_per_paper(retriever):
+    ids = [h.paper.paper_id for h in retriever.search("photoplethysmography blood pressure", k=20).hits]
+    assert len(ids) == len(set(ids)) == 20
+
+
+def test_author_in_query_becomes_filter(retriever):
+    result = retriever.search("what did Tiezhi Wang work on", k=10)
+    assert result.filters.authors == ["Tiezhi Wang"]
+    assert {h.paper.title.split(":")[0] for h in result.hits} == {
+        "S4Sleep", "Assessing the importance of long-range correlations for deep-learning-based sleep staging", "S4ECG"}
+
+
+def test_owner_counts_as_author(retriever):
+    # Binder's profile lists papers whose visible authors ("et al.") do not show him.
+    result = retriever.search("Binder synthetic data", k=30)
+    assert any("Binder" not in " ".join(h.paper.authors) for h in result.hits)
+    assert all("Harald Binder" in h.paper.owners or "Harald Binder" in h.paper.authors for h in result.hits)
+
+
+def test_year_and_code_analysis(retriever):
+    result = retriever.search("differential privacy papers from 2023", k=10)
+    assert (result.filters.year_from, result.filters.year_to) == (2023, 2023)
+    assert result.hits and all(h.paper.year == 2023 for h in result.hits)
+    assert "privacy" in result.hits[0].paper.abstract.lower()
+    coded = retriever.search("papers with code", k=10)
+    assert coded.filters.has_code and len(coded.hits) == 4 and all(h.paper.has_code for h in coded.hits)
+    assert analyse_years("since 2024") == (2024, None) and analyse_years("between 2020 and 2022") == (2020, 2022)
+    assert analyse_years("before 2021") == (None, 2020)
+    assert analyse_years("from 2022 onwards") == (2022, None) and analyse_years("papers from 2022") == (2022, 2022)
+
+
+def test_explicit_filters(retriever):
+    f = Filters(listings=["Tayebi Arasteh"], year_from=2025)
+    result = retriever.search("large language models", k=10, filters=f, analyse=False)
+    assert result.hits and all("Soroosh Tayebi Arasteh" in h.paper.owners and h.paper.year >= 2025 for h in result.hits)
+    cv = retriever.search("segmentation", k=5, filters=Filters(categories=["cv"]), analyse=False)
+    assert all(h.paper.category == "CV" for h in cv.hits)
+
+
+def test_lowercase_common_word_is_not_a_name(retriever):
+    assert retriever.analyser.authors_in("wind turbines and sound") == []
+    assert retriever.analyser.authors_in("papers by strodthoff") == ["strodthoff"]
+    assert retriever.analyser.authors_in("Müller-Franzes diffusion") == ["Müller-Franzes"]
+
+
+def test_modes_differ(retriever):
+    dense = titles(retriever.search("heart signals", k=5, mode="dense", analyse=False))
+    bm25 = titles(retriever.search("heart signals", k=5, mode="bm25", analyse=False))
+    assert dense and bm25 and dense != bm25
+
+
+def test_cli_search_batch_and_json(seed_index, tmp_path):
+    env = {**os.environ, "RAG_DATA_DIR": str(seed_index.data_dir)}
+    queries = "state space models for ECG\n\nbowel sounds\n"
+    out = subprocess.run([sys.executable, "-m", "rag.cli", "search", "--batch", "-", "--json", "-k", "3"],
+                         input=queries, capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 3
+    first, empty, bowel = (json.loads(line) for line in lines)
+    assert empty == [] and len(first) == 3 and list(first[0]) == PAPER_FIELDS + ["score"]
+    assert "bowel" in bowel[0]["title"].lower()
+    papers = subprocess.run([sys.executable, "-m", "rag.cli", "papers", "--json", "--code"],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert papers.returncode == 0 and len(json.loads(papers.stdout)) == 4
+    bad = subprocess.run([sys.executable, "-m", "rag.cli", "search", "x", "--year", "20x3"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert bad.returncode != 0 and "--year" in bad.stderr
