@@ -192,5 +192,135 @@ def search(query: Optional[str] = typer.Argument(None), k: int = typer.Option(10
     console.print(paper_table(result.hits, title, score=True))
 
 
+# --- answers -------------------------------------------------------------------------------
+
+
+def make_assistant():
+    from rag.answer import Assistant
+
+    return Assistant(state.settings, index=load_index())
+
+
+def print_sources(answer) -> None:
+    if not answer.sources:
+        return
+    cited = {s.n for s in answer.citations}
+    table = Table(title="Sources" + (" (nearest papers; none cited)" if answer.refused else ""))
+    for col in ("n", "paper", "date", "listing", "cited"):
+        table.add_column(col, overflow="fold")
+    for s in answer.sources:
+        table.add_row(str(s.n), s.paper.label, s.paper.date or "", s.paper.owner or "", "✓" if s.n in cited else "")
+    console.print(table)
+
+
+def run_answer(assistant, question: str, history: list[dict], filters, as_json: bool):
+    """Stream one answer to the terminal (or return it quietly for --json)."""
+    answer = None
+    streamed = False
+    for event in assistant.stream(question, history, filters):
+        if event.kind == "token" and not as_json:
+            console.print(event.data, end="", markup=False, highlight=False, soft_wrap=True)
+            streamed = True
+        elif event.kind == "error" and not as_json:
+            err.print(f"\n[bold red]error:[/] {event.data}")
+        elif event.kind == "done":
+            answer = event.data
+    if not as_json:
+        if streamed:
+            console.print()
+        checks = answer.checks
+        if checks.get("invalid_citations_removed"):
+            err.print(f"[yellow]{checks['invalid_citations_removed']} citation(s) to sources that were not given were removed.[/]")
+        for flag in checks.get("unsupported", []):
+            err.print(f"[yellow]weakly supported by [{flag['n']}]:[/] {flag['sentence'][:120]}")
+        print_sources(answer)
+    return answer
+
+
+@app.command()
+def ask(question: Optional[str] = typer.Argument(None), listing: list[str] = ListingOpt, author: list[str] = AuthorOpt,
+        year: str = YearOpt, category: list[str] = CategoryOpt, code: Optional[bool] = CodeOpt,
+        batch: Optional[Path] = typer.Option(None, "--batch", help="One question per line ('-' for stdin)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON (README: answer JSON).")) -> None:
+    """Answer a question with citations to the papers (streams, then a sources table)."""
+    from rag.llm import LLMUnavailable
+
+    if batch is None and question is None:
+        fail("give a QUESTION or --batch FILE")
+    filters = build_filters(listing, author, year, category, code)
+    assistant = make_assistant()
+    try:
+        if batch is not None:
+            try:
+                lines = (sys.stdin if str(batch) == "-" else batch.open(encoding="utf-8")).read().splitlines()
+            except OSError as exc:
+                fail(f"{batch}: {exc}")
+            for line in lines:
+                answer = run_answer(assistant, line, [], filters, True)
+                print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
+            return
+        answer = run_answer(assistant, question, [], filters, as_json)
+        if as_json:
+            print(json.dumps(answer.to_json(), ensure_ascii=False, indent=1))
+        if answer.kind == "error":
+            raise typer.Exit(1)
+    except LLMUnavailable as exc:
+        fail(str(exc))
+    finally:
+        assistant.close()
+
+
+@app.command()
+def chat(listing: list[str] = ListingOpt, author: list[str] = AuthorOpt, year: str = YearOpt,
+         category: list[str] = CategoryOpt, code: Optional[bool] = CodeOpt) -> None:
+    """A conversation in the terminal; follow-ups use the history. Empty line or Ctrl-D ends it."""
+    filters = build_filters(listing, author, year, category, code)
+    assistant = make_assistant()
+    history: list[dict] = []
+    console.print("[dim]Ask about the papers. Follow-ups like 'and which of those are from 2023?' work. "
+                  "An empty line ends the chat.[/]")
+    try:
+        while True:
+            try:
+                question = console.input("[bold cyan]you>[/] ")
+            except (EOFError, KeyboardInterrupt):
+                break
+            if not question.strip():
+                break
+            answer = run_answer(assistant, question, history, filters, False)
+            history += [{"role": "user", "content": question, "standalone": answer.standalone_question},
+                        {"role": "assistant", "content": answer.answer}]
+    finally:
+        assistant.close()
+
+
+llm_app = typer.Typer(help="The local LLM server.", no_args_is_help=True)
+app.add_typer(llm_app, name="llm")
+
+
+@llm_app.command("serve")
+def llm_serve(port: int = typer.Option(8080), small: bool = typer.Option(False, "--small", help="Use SmolLM2-135M (fast, weak).")) -> None:
+    """Run the embedded llama.cpp OpenAI-compatible server on 127.0.0.1 until Ctrl-C."""
+    import time
+
+    from rag.llm import LlamaServer, LLMUnavailable, qwen_path, smollm_path
+
+    s = state.settings
+    try:
+        model = smollm_path() if small else (s.llm_model_path or qwen_path(s.data_dir / "models"))
+        server = LlamaServer(model, s.llm_model, s.llm_context, s.llm_threads, port=port).start()
+    except LLMUnavailable as exc:
+        fail(str(exc))
+    console.print(f"serving {model.name} as {s.llm_model!r} at {server.base_url} — "
+                  f"use OPENAI_BASE_URL={server.base_url}; Ctrl-C stops it")
+    try:
+        while server.alive():
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
 if __name__ == "__main__":
     app()

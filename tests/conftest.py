@@ -77,3 +77,23 @@ def chroma_server(tmp_path_factory):
     yield port
     proc.terminate()
     proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def smollm_server(tmp_path_factory):
+    """A real llama.cpp server process with the packaged SmolLM2-135M model."""
+    from rag.llm import LlamaServer, smollm_path
+
+    server = LlamaServer(smollm_path(), "smollm2", n_ctx=4096, threads=2,
+                         log_path=tmp_path_factory.mktemp("llm") / "server.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def assistant(seed_index, smollm_server):
+    """The real chain on the seed index, generating with SmolLM2 through the OpenAI API."""
+    from rag.answer import Assistant
+
+    settings = seed_index.model_copy(update={"openai_base_url": smollm_server.base_url, "llm_model": "smollm2"})
+    return Assistant(settings)

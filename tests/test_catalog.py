@@ -1,0 +1,54 @@
+"""Questions about the paper table are computed from the records (no model involved)."""
+
+from __future__ import annotations
+
+from rag.catalog import answer_from_table
+from rag.retrieve import Filters
+
+
+def table(retriever, question, filters=None):
+    analysed = retriever.analyser.analyse(question).filters
+    profiles = {r["owner"]: r["profile"] for r in retriever.index.reports if r.get("owner")}
+    return answer_from_table(question, retriever, (filters or Filters()).merged(analysed), profiles)
+
+
+def test_count_and_listing(retriever):
+    a = table(retriever, "How many papers does Harald Binder have?")
+    assert a.text.startswith("18 papers") and len(a.papers) == 10
+    assert a.papers[0].date >= a.papers[-1].date
+
+
+def test_published_in_year(retriever):
+    a = table(retriever, "What did Nils Strodthoff publish in 2021?")
+    assert a.text.startswith("4 papers")  # CVJun 25, QMApr 16, SPMar 23, LGFeb 26, 2021
+    assert all(p.year == 2021 for p in a.papers)
+
+
+def test_coauthors(retriever):
+    a = table(retriever, "Who are Nils Strodthoff's most frequent co-authors?")
+    first = a.text.splitlines()[1]
+    assert first.startswith("- Juan Miguel Lopez Alcaraz: 14 papers")
+    assert "Stefan Blücher: 5 papers" in a.text  # Bluecher and Blücher are one person
+    joint = table(retriever, "Which papers did Nils Strodthoff and Wilhelm Haverkamp write together?")
+    assert joint.text.startswith("6 papers list both")
+
+
+def test_code_badge_and_newest(retriever):
+    a = table(retriever, "Which papers have code available?")
+    assert a.text.startswith("4 papers") and all(p.has_code for p in a.papers)
+    newest = table(retriever, "What is the newest paper by Soroosh Tayebi Arasteh?")
+    assert "Cross-modal linkage risk" in newest.text and "2026-06-01" in newest.text
+
+
+def test_profile_stats_only_where_stated(retriever):
+    assert "h-index 24" in table(retriever, "What is Harald Binder's h-index?").text
+    assert table(retriever, "What is Nils Strodthoff's h-index?") is None  # not stated: refusal decides
+
+
+def test_which_listing(retriever):
+    a = table(retriever, "In which listing is the paper 'Private, fair and accurate' listed?")
+    assert "002_01f0cf1411e29607.txt" in a.text and "004_b1e115a40578d82b.txt" in a.text
+
+
+def test_topical_questions_are_not_table_questions(retriever):
+    assert table(retriever, "Which papers use state space models?") is None
