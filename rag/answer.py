@@ -49,6 +49,8 @@ _NOT_IN_RECORDS = [
     (re.compile(r"\bh-?index\b|\bcitations? (?:count|number)\b|\bhow many citations\b", re.IGNORECASE), "citation metrics for that researcher", None),
     (re.compile(r"\b(gpus?|tpus?|hardware|compute budget|training time|graphics card)\b", re.IGNORECASE), "the hardware used",
      re.compile(r"\b(gpus?|tpus?|hardware|nvidia|a100|v100|compute)\b", re.IGNORECASE)),
+    (re.compile(r"\b(conference|journal|venue|workshop|accepted (?:at|to|by)|published (?:at|in) (?:which|what))\b", re.IGNORECASE),
+     "where papers were published", re.compile(r"\b(conference|journal|workshop|proceedings|accepted at)\b", re.IGNORECASE)),
     (re.compile(r"\b(funding|funded|grant amount|budget|cost(?:s)? of the project)\b", re.IGNORECASE), "funding details",
      re.compile(r"\b(fund(?:ed|ing)|grant)\b", re.IGNORECASE)),
 ]
@@ -358,6 +360,10 @@ class Assistant:
             timings["first_token_s"] = round(time.perf_counter() - start, 3)
             yield Event("token", table.text)
             _, cited, _ = check_citations(table.text, len(sources))
+            if table.refused:
+                yield finish(Answer(question, table.text, True, [], sources, "table", timings, standalone,
+                                    kind="refusal", filters=effective.describe(), checks={"reason": table.kind}))
+                return
             yield finish(Answer(question, table.text, False, [sources[n - 1] for n in cited], sources, "table", timings,
                                 standalone, kind="table", filters=effective.describe()))
             return

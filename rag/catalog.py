@@ -26,6 +26,7 @@ class TableAnswer:
     text: str
     papers: list[Paper] = field(default_factory=list)  # cited as [1], [2], ... in this order
     kind: str = ""
+    refused: bool = False  # the records do not hold what was asked; papers are the nearest
 
 
 def _fmt(paper: Paper) -> str:
@@ -101,6 +102,23 @@ def answer_from_table(question: str, retriever: Retriever, filters: Filters, pro
             lines.append(f"- {display[key]}: {n} papers {' '.join(refs)}")
         lines.append("(Lists cut by \"et al.\" may hide further co-authors.)")
         return TableAnswer("\n".join(lines), cite_papers, "coauthors")
+
+    # A field of one named paper: its authors or its date, said plainly when the listing lacks it.
+    if m := re.search(r"\bwho (?:are|were|is) the authors? of\b|\bwho wrote\b|\bwhen was\b.*\b(?:published|released|posted)\b", q):
+        hits = retriever.search(question, k=1, analyse=False).hits
+        if hits and (getattr(hits[0], "bm25_rank", None) == 1 and getattr(hits[0], "dense_rank", None) == 1):
+            p = hits[0].paper
+            if m.group(0).startswith("when"):
+                if p.date:
+                    return TableAnswer(f"{p.label} is dated {p.date} in its listing [1].", [p], "date")
+                return TableAnswer(f"The listing gives no date for {p.label}; the listings don't say when it was "
+                                   "published.", [p], "date", refused=True)
+            if p.authors:
+                more = " et al." if p.authors_truncated else ""
+                return TableAnswer(f"{p.label} is by {', '.join(p.authors)}{more} [1].", [p], "authors")
+            count = f" only that it has {p.n_authors} authors" if p.n_authors else " no authors"
+            return TableAnswer(f"The listing names no authors for {p.label}: it states{count}. "
+                               "The listings don't say who they are.", [p], "authors", refused=True)
 
     if re.search(r"\bwhich listings?\b|\bin which list|\blisted (?:in|on)\b|\bwhose list", q):
         hits = retriever.search(question, k=1, analyse=False).hits

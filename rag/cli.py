@@ -294,6 +294,41 @@ def chat(listing: list[str] = ListingOpt, author: list[str] = AuthorOpt, year: s
         assistant.close()
 
 
+@app.command()
+def ui(host: Optional[str] = typer.Option(None, help="Bind address [env RAG_UI_HOST; default 127.0.0.1]."),
+       port: Optional[int] = typer.Option(None, help="Port [env RAG_UI_PORT; default 7860].")) -> None:
+    """Start the chat UI: builds the index if missing, starts the local LLM if no endpoint is set."""
+    from ui.app import main as ui_main
+
+    ui_main(state.settings, host=host, port=port)
+
+
+@app.command("eval")
+def eval_cmd(questions: Optional[Path] = typer.Option(None, "--questions", help="A questions JSONL file."),
+             only: Optional[str] = typer.Option(None, "--only", help="Only questions of this type (topic, person, ...)."),
+             retrieval_only: bool = typer.Option(False, "--retrieval-only", help="Skip answers (fast; no LLM)."),
+             limit: Optional[int] = typer.Option(None, "--limit", help="The first N questions."),
+             no_baselines: bool = typer.Option(False, "--no-baselines", help="Skip the CitationQueryEngine baseline.")) -> None:
+    """Score retrieval and answers on the fixed question set; writes eval/reports/."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from eval.run import QUESTIONS, markdown, run_eval
+    from rag.index import IndexMissingError
+    from rag.llm import LLMUnavailable
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err, transient=True) as bar:
+        def progress(stage: str, total: int):
+            task = bar.add_task(stage, total=total)
+            return lambda: bar.advance(task)
+
+        try:
+            report = run_eval(state.settings, questions or QUESTIONS, only, retrieval_only, limit, not no_baselines, progress)
+        except (ValueError, OSError, IndexMissingError, LLMUnavailable) as exc:
+            fail(str(exc))
+    print(markdown(report))
+    err.print("report: " + ", ".join(report.get("paths", [])))
+
+
 llm_app = typer.Typer(help="The local LLM server.", no_args_is_help=True)
 app.add_typer(llm_app, name="llm")
 
