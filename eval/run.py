@@ -171,7 +171,8 @@ def evaluate_citation_query_engine(index: PaperIndex, llm_endpoint, questions: l
         except Exception as exc:  # a baseline failure is a data point, not a crash
             text, nodes = f"error: {exc}", []
         total = time.perf_counter() - start
-        cited_n = {int(n) for n in re.findall(r"\[(\d+)\]", text)}
+        # Its prompt asks for [n]; small models often write "Source n" instead: count both.
+        cited_n = {int(n) for n in re.findall(r"\[(\d+)\]|\bSource (\d+)\b", text) for n in n if n}
         cited = list(dict.fromkeys(nodes[n - 1].node.metadata.get("paper_id") for n in cited_n if 1 <= n <= len(nodes)))
         refused = bool(re.search(r"\b(not|no|cannot|don't|does not)\b.{0,40}\b(information|mention|provide|context)\b", text, re.I))
         rows.append({"id": q["id"], "type": q["type"], "refuse": q.get("refuse", False), "refused": refused, "cited": cited,
@@ -184,9 +185,16 @@ def evaluate_citation_query_engine(index: PaperIndex, llm_endpoint, questions: l
     return {"summary": summarise_answers(rows), "questions": rows}
 
 
-def previous_report(before: str) -> dict | None:
-    reports = sorted(p for p in REPORTS.glob("*.json") if p.stem < before)
-    return json.loads(reports[-1].read_text()) if reports else None
+def previous_report(before: str, question_ids: list[str], retrieval_only: bool) -> dict | None:
+    """The newest earlier report on the same questions (and, for answers, with answers)."""
+    for path in sorted((p for p in REPORTS.glob("*.json") if p.stem < before), reverse=True):
+        try:
+            report = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if report.get("question_ids") == question_ids and (retrieval_only or report.get("answers")):
+            return report
+    return None
 
 
 def compare(current: dict, previous: dict | None, tolerance: float = 0.02) -> list[str]:
@@ -261,6 +269,7 @@ def run_eval(settings: Settings, questions_file: Path = QUESTIONS, only: str | N
     run = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     tick = progress("retrieval", len(questions)) if progress else None
     report = {"run": run, "questions_file": str(questions_file), "n_questions": len(questions), "only": only,
+              "question_ids": [q["id"] for q in questions],
               "retrieval": evaluate_retrieval(retriever, questions, tick), "answers": None, "model": None}
     if not retrieval_only:
         from rag.answer import Assistant
@@ -276,7 +285,7 @@ def run_eval(settings: Settings, questions_file: Path = QUESTIONS, only: str | N
                     index, assistant.llm.endpoint(), questions, tick)
         finally:
             assistant.close()
-    report["comparison"] = compare(report, previous_report(run))
+    report["comparison"] = compare(report, previous_report(run, report["question_ids"], retrieval_only))
     if write:
         REPORTS.mkdir(parents=True, exist_ok=True)
         suffix = "-retrieval" if retrieval_only else ""

@@ -127,6 +127,22 @@ def answer_from_table(question: str, retriever: Retriever, filters: Filters, pro
             owners = ", ".join(p.owners) or "unknown owner"
             return TableAnswer(f"{p.label} is in {len(p.listings)} listing(s): {', '.join(p.listings)} ({owners}) [1].", [p], "listing")
 
+    if re.search(r"\b(?:more than one|several|multiple|two|both) listings?\b|\bin (?:two|both|several) lists\b", q):
+        shared = [p for p in retriever.index.papers if len(p.listings) > 1]
+        if not shared:
+            return TableAnswer("No paper appears in more than one listing.", [], "shared")
+        lines = [f"{len(shared)} paper(s) appear in more than one listing:"]
+        lines += [f"{i}. {p.label}: {', '.join(p.listings)} ({', '.join(p.owners)}) [{i}]" for i, p in enumerate(shared, start=1)]
+        return TableAnswer("\n".join(lines), shared, "shared")
+
+    if re.search(r"\b(?:each|every|per|all(?: the)?) (?:of the )?(?:\w+ )?listings?\b|\blistings? (?:contain|hold|have)\b", q) \
+            and re.search(r"how many|number|count", q):
+        lines = [f"Papers per listing ({len(retriever.index.papers)} distinct papers in all; a paper in two listings counts in both):"]
+        for report in retriever.index.reports:
+            n = sum(1 for p in retriever.index.papers if report["listing"] in p.listings)
+            lines.append(f"- {report['listing']} ({report.get('owner') or 'no owner'}, {report['layout']} layout): {n}")
+        return TableAnswer("\n".join(lines), [], "per-listing")
+
     if re.search(r"\b(?:per|each|by) year\b|\byear by year\b", q):
         by_year = Counter(p.year for p in papers)
         rows = [f"- {y if y else 'undated'}: {n}" for y, n in sorted(by_year.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))]

@@ -69,6 +69,14 @@ def build_filters(listing, author, year, category, code):
                    year_to=year_to, categories=list(category or []), has_code=code)
 
 
+def read_batch(batch: Path) -> list[str]:
+    """The lines of a batch file, or of stdin for '-'."""
+    try:
+        return (sys.stdin if str(batch) == "-" else batch.open(encoding="utf-8")).read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{batch}: {exc}")
+
+
 def load_index():
     from rag.index import IndexMissingError, PaperIndex
 
@@ -174,11 +182,7 @@ def search(query: Optional[str] = typer.Argument(None), k: int = typer.Option(10
     filters = build_filters(listing, author, year, category, code)
     retriever = Retriever(load_index())
     if batch is not None:
-        try:
-            lines = (sys.stdin if str(batch) == "-" else batch.open(encoding="utf-8")).read().splitlines()
-        except OSError as exc:
-            fail(f"{batch}: {exc}")
-        for line in lines:
+        for line in read_batch(batch):
             hits = retriever.search(line, k=k, filters=filters, analyse=not no_analysis, mode=mode).hits if line.strip() else []
             print(json.dumps([h.to_json() for h in hits], ensure_ascii=False), flush=True)
         return
@@ -251,11 +255,7 @@ def ask(question: Optional[str] = typer.Argument(None), listing: list[str] = Lis
     assistant = make_assistant()
     try:
         if batch is not None:
-            try:
-                lines = (sys.stdin if str(batch) == "-" else batch.open(encoding="utf-8")).read().splitlines()
-            except OSError as exc:
-                fail(f"{batch}: {exc}")
-            for line in lines:
+            for line in read_batch(batch):
                 answer = run_answer(assistant, line, [], filters, True)
                 print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
             return

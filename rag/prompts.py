@@ -12,9 +12,9 @@ ANSWER_PROMPT = """Sources:
 
 Question: {question}
 
-Answer from the sources. Write one bullet per relevant source, in this form:
-- Paper title: what it says that answers the question, in one sentence [2]
-Leave out sources that do not answer the question."""
+Answer from the sources. Write one bullet per source that answers the question: the paper's
+title, a colon, one sentence on what it says that answers the question, and the source's
+number in square brackets at the end. Leave out sources that do not answer the question."""
 
 SOURCE_TEMPLATE = """[{n}] {label} ({who}{year}; listing: {owner})
 {evidence}"""

@@ -52,3 +52,18 @@ def test_which_listing(retriever):
 
 def test_topical_questions_are_not_table_questions(retriever):
     assert table(retriever, "Which papers use state space models?") is None
+
+
+def test_papers_per_listing_and_shared(retriever):
+    a = table(retriever, "How many papers does each of the five listings contain?")
+    counts = [int(line.rsplit(": ", 1)[1]) for line in a.text.splitlines()[1:]]
+    assert counts == [18, 50, 56, 62, 31]  # the group page lists one abstract twice
+    shared = table(retriever, "Which paper appears in more than one listing?")
+    assert len(shared.papers) == 1 and shared.papers[0].title.startswith("Private, fair and accurate")
+
+
+def test_missing_fields_are_refused(retriever):
+    authors = table(retriever, "Who are the authors of the BioBERT paper?")
+    assert authors.refused and "7 authors" in authors.text
+    dated = table(retriever, "When was the paper 'Deep Learning for Case-Based Reasoning through Prototypes' published?")
+    assert not dated.refused and "2017-10-13" in dated.text
