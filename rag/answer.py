@@ -223,13 +223,8 @@ class Assistant:
         self.retriever = Retriever(self.index)
         self.llm = llm or LLM(self.settings)
         self.profiles = {r["owner"]: r.get("profile", {}) for r in self.index.reports if r.get("owner") and r.get("profile")}
-        from rag.embed import configure_llama_index
-
-        configure_llama_index(self.index.embed_path, self.settings.embed_batch_size)
         if self.llm.embedded:
-            import torch
-
-            torch.set_num_threads(1)  # the local LLM server uses both cores while it generates
+            self.retriever.torch_threads = 1  # the local LLM server uses both cores while it generates
 
     def ask(self, question: str, history: list[dict] | None = None, filters: Filters | None = None) -> Answer:
         answer = None

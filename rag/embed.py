@@ -39,16 +39,20 @@ def count_tokens(text: str, path: str) -> int:
 
 @lru_cache(maxsize=4)
 def get_embed_model(path: str, batch_size: int = 32):
-    """llama-index embedding wrapper around the local sentence-transformers model."""
-    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    """The llama-index embedding for the local model (see rag/minilm.py), loaded once per
+    process; loading it also points llama-index's global settings at it."""
+    from rag.minilm import MiniLMEmbedding
 
-    return HuggingFaceEmbedding(model_name=path, device="cpu", embed_batch_size=batch_size, max_length=256)
+    model = MiniLMEmbedding(path, embed_batch_size=batch_size)
+    configure_llama_index(model)
+    return model
 
 
-def configure_llama_index(embed_path: str, batch_size: int = 32, llm=None) -> None:
+def configure_llama_index(embed_model=None, llm=None) -> None:
     """Always set both globals: llama-index's defaults would reach for OpenAI."""
     from llama_index.core import Settings as LlamaSettings
     from llama_index.core.llms import MockLLM
 
-    LlamaSettings.embed_model = get_embed_model(embed_path, batch_size)
+    if embed_model is not None:
+        LlamaSettings.embed_model = embed_model
     LlamaSettings.llm = llm if llm is not None else MockLLM()

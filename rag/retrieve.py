@@ -196,14 +196,20 @@ class Retriever:
         self.index = index
         self.settings = index.settings
         self.analyser = QueryAnalyser(index.papers)
+        self.torch_threads: int | None = None
         self._embed = None
 
     @property
     def embed_model(self):
+        """Loaded on first use, so questions answered from the table never pay for it."""
         if self._embed is None:
             from rag.embed import get_embed_model
 
             self._embed = get_embed_model(self.index.embed_path, self.settings.embed_batch_size)
+            if self.torch_threads:
+                import torch
+
+                torch.set_num_threads(self.torch_threads)
         return self._embed
 
     def dense(self, query: str, n: int, allowed: set[str] | None) -> tuple[list[str], dict[str, float], dict[str, list[str]]]:
