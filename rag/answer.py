@@ -42,6 +42,14 @@ which who what how why when where we our their they them paper papers study work
 such than then into via more most other over under between both each all any some not no only new propose proposed
 present presents show shows shown results approach method methods model models""".split())
 
+# Text that tries to steer the model. Abstracts are data: such sentences never become evidence,
+# and a question made of them gets the assistant's scope instead of an answer.
+_INJECTION_RE = re.compile(
+    r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|prompts?|rules|above|previous)\b|"
+    r"\bsystem prompt\b|^\s*(system|assistant|user)\s*:|\byou are now\b|\bnew instructions?\b|<\|im_start\|>|\[INST\]",
+    re.IGNORECASE | re.MULTILINE)
+_FAKE_CITATION_RE = re.compile(r"\[\d+(?:\s*[,;]\s*\d+)*\]")
+
 # What the records never hold, or hold only where a listing states it.
 _NOT_IN_RECORDS = [
     (re.compile(r"\b(e-?mail|phone|telephone|mobile number|home address|office|salary|birthday|date of birth|age|"
@@ -285,7 +293,8 @@ class Assistant:
 
     def evidence(self, question: str, hits: list[SearchHit]) -> list[Source]:
         """The sentences of each paper most similar to the question (in their original order)."""
-        per_paper = [split_sentences(h.paper.abstract) or [h.paper.abstract] for h in hits]
+        per_paper = [[s for s in split_sentences(h.paper.abstract) if not _INJECTION_RE.search(s)]
+                     or ["(no usable sentence)"] for h in hits]
         flat = [s for sents in per_paper for s in sents]
         if not flat:
             return []
@@ -310,13 +319,13 @@ class Assistant:
             who = who or (f"{p.n_authors} authors" if p.n_authors else "authors not listed")
             blocks.append(prompts.SOURCE_TEMPLATE.format(
                 n=s.n, label=p.label, who=who, year=f", {p.year}" if p.year else "", owner=p.owner or "unknown",
-                evidence=" ".join(s.evidence)))
+                evidence=_FAKE_CITATION_RE.sub("", " ".join(s.evidence))))  # only our numbers in the prompt
         return "\n\n".join(blocks)
 
     def stream(self, question: str, history: list[dict] | None = None, filters: Filters | None = None) -> Iterator[Event]:
         start = time.perf_counter()
         history = history or []
-        question = (question or "").replace("\x00", "")
+        question = re.sub(r"\x1b\[[0-9;?]*[ -/]*[@-~]", "", (question or "").replace("\x00", ""))  # ANSI escapes
         question = "".join(ch for ch in question if ch.isprintable() or ch in "\n\t").strip()
         timings: dict[str, float | None] = {"retrieval_s": None, "first_token_s": None, "total_s": None}
         model = self.llm.model_name
@@ -331,6 +340,11 @@ class Assistant:
         if len(question) > MAX_QUESTION_CHARS:
             yield finish(Answer(question[:200], prompts.QUESTION_TOO_LONG.format(n=len(question), limit=MAX_QUESTION_CHARS),
                                 False, [], [], model, timings, kind="error"))
+            return
+
+        if _INJECTION_RE.search(question):
+            yield finish(Answer(question, prompts.OUT_OF_SCOPE, True, [], [], model, timings, kind="refusal",
+                                checks={"reason": "instructions in the question"}))
             return
 
         try:

@@ -22,7 +22,7 @@ from rag.config import Settings, get_settings
 app = typer.Typer(help="Ask questions about researchers' papers, with citations you can check.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # never break a path inside an error message
 
 
 class State:
@@ -125,7 +125,8 @@ def ingest(
                   f"({summary.embedded} embedded, {summary.reused} reused); generation {summary.generation}")
     for f in summary.files:
         for warning in f.warnings:
-            err.print(f"[yellow]warning:[/] {warning}")
+            label = "[red]error:[/]" if f.status == "error" else "[yellow]warning:[/]"
+            err.print(f"{label} {warning}")
         if verbose and f.skipped_lines:
             err.print(f"[bold]{f.listing}[/] skipped lines:")
             for line_no, reason, text in f.skipped_lines:
@@ -173,6 +174,7 @@ def search(query: Optional[str] = typer.Argument(None), k: int = typer.Option(10
            batch: Optional[Path] = typer.Option(None, "--batch", help="A file with one query per line ('-' for stdin)."),
            as_json: bool = typer.Option(False, "--json")) -> None:
     """Hybrid (dense + BM25) search, one hit per paper."""
+    from rag.index import IndexMissingError
     from rag.retrieve import Retriever
 
     if mode not in ("hybrid", "dense", "bm25"):
@@ -186,7 +188,10 @@ def search(query: Optional[str] = typer.Argument(None), k: int = typer.Option(10
             hits = retriever.search(line, k=k, filters=filters, analyse=not no_analysis, mode=mode).hits if line.strip() else []
             print(json.dumps([h.to_json() for h in hits], ensure_ascii=False), flush=True)
         return
-    result = retriever.search(query, k=k, filters=filters, analyse=not no_analysis, mode=mode)
+    try:
+        result = retriever.search(query, k=k, filters=filters, analyse=not no_analysis, mode=mode)
+    except IndexMissingError as exc:
+        fail(str(exc))
     if as_json:
         print(json.dumps([h.to_json() for h in result.hits], ensure_ascii=False, indent=1))
         return
@@ -247,6 +252,7 @@ def ask(question: Optional[str] = typer.Argument(None), listing: list[str] = Lis
         batch: Optional[Path] = typer.Option(None, "--batch", help="One question per line ('-' for stdin)."),
         as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON (README: answer JSON).")) -> None:
     """Answer a question with citations to the papers (streams, then a sources table)."""
+    from rag.index import IndexMissingError
     from rag.llm import LLMUnavailable
 
     if batch is None and question is None:
@@ -264,7 +270,7 @@ def ask(question: Optional[str] = typer.Argument(None), listing: list[str] = Lis
             print(json.dumps(answer.to_json(), ensure_ascii=False, indent=1))
         if answer.kind == "error":
             raise typer.Exit(1)
-    except LLMUnavailable as exc:
+    except (LLMUnavailable, IndexMissingError) as exc:
         fail(str(exc))
     finally:
         assistant.close()

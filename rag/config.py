@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +39,7 @@ class Settings(BaseSettings):
 
     # LLM: any OpenAI-compatible endpoint; none set means the embedded llama.cpp server.
     openai_base_url: str | None = Field(default=None, validation_alias=AliasChoices("openai_base_url", "RAG_OPENAI_BASE_URL", "OPENAI_BASE_URL"))
-    openai_api_key: str | None = Field(default=None, validation_alias=AliasChoices("openai_api_key", "RAG_OPENAI_API_KEY", "OPENAI_API_KEY"))
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("openai_api_key", "RAG_OPENAI_API_KEY", "OPENAI_API_KEY"))
     llm_model: str = "qwen2.5-coder-1.5b-instruct"
     llm_model_path: Path | None = None  # a GGUF file for the embedded server
     llm_context: int = 4096

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from rag.config import Settings
-from rag.corpus import CorpusError, list_files, merge_entries, parse_file
+from rag.corpus import CorpusError, list_files, merge_entries, parse_text, read_text
 from rag.corpus.names import author_key, fold
 from rag.embed import count_tokens, get_tokenizer, model_path
 from rag.types import ListingReport, Paper
@@ -221,19 +221,41 @@ def ingest(settings: Settings, paths: list[Path] | None = None, rebuild: bool = 
         files = list_files(paths)
         if not files:
             raise CorpusError(f"no listing files under {', '.join(map(str, paths))}")
-        hashes = {str(f): file_sha256(f) for f in files}
         state = read_state(data_dir) if not rebuild else None
-        fingerprint = _config_fingerprint(settings, embed_path)
         old_files = state["files"] if state else {}
+        # Read every file; one that cannot be read is reported and left out, unless the
+        # current index holds it (dropping its papers silently would lose them).
+        hashes: dict[str, str] = {}
+        failed: list[FileSummary] = []
+        seen: dict[str, str] = {}
+        readable: list[tuple[Path, str]] = []
+        for f in files:
+            try:
+                text = read_text(f)
+            except CorpusError as exc:
+                if str(f) in old_files:
+                    raise CorpusError(f"{exc} (it is in the current index; fix or remove it)") from exc
+                failed.append(FileSummary(f.name, str(f), "error", warnings=[str(exc)]))
+                continue
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            if digest in seen:
+                failed.append(FileSummary(f.name, str(f), "duplicate", warnings=[f"{f}: same content as {seen[digest]}; skipped"]))
+                continue
+            seen[digest] = str(f)
+            hashes[str(f)] = file_sha256(f)
+            readable.append((f, text))
+        if not readable:
+            raise CorpusError("no usable listing: " + "; ".join(w for s in failed for w in s.warnings))
+        fingerprint = _config_fingerprint(settings, embed_path)
         if state and state.get("config") == fingerprint and old_files == hashes:
             if _generation_usable(settings, state):
                 summary = [FileSummary(Path(p).name, p, "unchanged") for p in hashes]
                 for s in summary:
                     s.records, s.skipped = state["file_stats"].get(s.path, [0, 0])
-                return IngestSummary("unchanged", summary, state["papers"], state["chunks"], 0, 0,
+                return IngestSummary("unchanged", summary + failed, state["papers"], state["chunks"], 0, 0,
                                      time.perf_counter() - start, state["generation"])
 
-        reports: list[ListingReport] = [parse_file(f) for f in files]
+        reports: list[ListingReport] = [parse_text(text, f.name, str(f)) for f, text in readable]
         if not any(r.entries for r in reports):
             raise CorpusError("no papers found in " + ", ".join(r.path for r in reports))
         papers = merge_entries(reports)
@@ -242,9 +264,11 @@ def ingest(settings: Settings, paths: list[Path] | None = None, rebuild: bool = 
             status = "unchanged" if old_files.get(r.path) == hashes[r.path] else ("changed" if r.path in old_files else "added")
             summaries.append(FileSummary(r.listing, r.path, status, r.layout, r.owner, len(r.entries), len(r.skipped),
                                          r.warnings, [(s.line_no, s.reason, s.text) for s in r.skipped]))
-        summaries += [FileSummary(Path(p).name, p, "removed") for p in old_files if p not in hashes]
+        summaries += [FileSummary(Path(p).name, p, "removed") for p in old_files if p not in hashes] + failed
 
         generation = datetime.now(timezone.utc).strftime("g%Y%m%dT%H%M%S%f")
+        if rebuild:
+            _set_aside_unreadable_store(settings)
         built = _build_generation(settings, embed_path, generation, papers, reports, state if not rebuild else None, progress)
         new_state = {
             "generation": generation, "collection": built["collection"], "config": fingerprint,
@@ -257,6 +281,17 @@ def ingest(settings: Settings, paths: list[Path] | None = None, rebuild: bool = 
             _drop_generation(settings, state)
         return IngestSummary("built" if not state else "updated", summaries, len(papers), built["chunks"],
                              built["embedded"], built["reused"], time.perf_counter() - start, generation)
+
+
+def _set_aside_unreadable_store(settings: Settings) -> None:
+    """--rebuild on a corrupt embedded store: move it aside (kept, not deleted) and start anew."""
+    if settings.chroma_mode != "persistent" or not settings.chroma_dir.exists():
+        return
+    try:
+        chroma_client(settings).list_collections()
+    except Exception:
+        aside = settings.chroma_dir.with_name(f"chroma.unreadable-{int(time.time())}")
+        settings.chroma_dir.rename(aside)
 
 
 def _generation_usable(settings: Settings, state: dict) -> bool:

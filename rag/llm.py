@@ -167,7 +167,9 @@ class LLM:
     def endpoint(self) -> Endpoint:
         with self._lock:
             if not self.embedded:
-                self._endpoint = Endpoint(self.settings.openai_base_url, self.settings.openai_api_key or "not-needed",
+                key = self.settings.openai_api_key or "not-needed"
+                key = key.get_secret_value() if hasattr(key, "get_secret_value") else key
+                self._endpoint = Endpoint(self.settings.openai_base_url, key,
                                           self.settings.llm_model, False)
             elif self._server is None or not self._server.alive():
                 model = self.settings.llm_model_path or qwen_path(self.settings.data_dir / "models")
@@ -197,6 +199,7 @@ class LLM:
 
     def stream(self, messages: list[dict], max_tokens: int | None = None, temperature: float | None = None) -> Iterator[str]:
         """Text deltas of one chat completion. Raises LLMUnavailable with a clear message."""
+        import httpx
         import openai
 
         client = self.client()
@@ -223,6 +226,9 @@ class LLM:
             raise LLMUnavailable(f"the LLM endpoint {url} has no model {self.settings.llm_model!r}; set RAG_LLM_MODEL") from exc
         except openai.APIStatusError as exc:
             raise LLMUnavailable(f"the LLM endpoint {url} answered HTTP {exc.status_code}") from exc
+        except (httpx.TransportError, openai.APIError) as exc:  # e.g. the server died mid-stream
+            hint = "the embedded server restarts on the next question" if self.embedded else "check the server"
+            raise LLMUnavailable(f"the connection to the LLM endpoint {url} was lost ({type(exc).__name__}); {hint}") from exc
 
     def complete(self, messages: list[dict], max_tokens: int | None = None, temperature: float | None = None) -> str:
         return "".join(self.stream(messages, max_tokens, temperature))

@@ -74,12 +74,31 @@ def test_failed_ingest_keeps_previous_index(tmp_path, small_corpus):
     settings = Settings(data_dir=tmp_path / "data")
     ingest(settings, [small_corpus])
     before = read_state(settings.data_dir)
-    (small_corpus / "broken.txt").write_bytes(b"\x00\x01binary\x00")
-    with pytest.raises(CorpusError, match="broken.txt"):
+    # A listing of the current index turns unreadable: refused, nothing changes.
+    indexed = small_corpus / SEED_FILES[0].name
+    original = indexed.read_bytes()
+    indexed.write_bytes(b"\x00\x01binary\x00")
+    with pytest.raises(CorpusError, match=f"{indexed.name}.*current index"):
         ingest(settings, [small_corpus])
     assert read_state(settings.data_dir) == before
     hits = Retriever(PaperIndex(settings)).search("synthetic data with variational autoencoders", k=3).hits
     assert hits and "synthetic" in hits[0].paper.abstract.lower()
+    indexed.write_bytes(original)
+
+
+def test_mixed_folder_ingests_what_is_usable(tmp_path, small_corpus):
+    settings = Settings(data_dir=tmp_path / "data")
+    (small_corpus / "broken.bin").write_bytes(b"\x00\x01binary\x00")
+    (small_corpus / "empty.txt").write_bytes(b"")
+    shutil.copy(small_corpus / SEED_FILES[0].name, small_corpus / "copy-of-binder.txt")
+    summary = ingest(settings, [small_corpus])
+    status = {f.listing: (f.status, " ".join(f.warnings)) for f in summary.files}
+    assert summary.papers == 49
+    assert status["broken.bin"][0] == "error" and "binary" in status["broken.bin"][1]
+    assert status["empty.txt"][0] == "error" and "empty file" in status["empty.txt"][1]
+    assert status["copy-of-binder.txt"][0] == "duplicate"
+    with pytest.raises(CorpusError, match="no usable listing"):
+        ingest(Settings(data_dir=tmp_path / "other"), [small_corpus / "broken.bin", small_corpus / "empty.txt"])
 
 
 def test_interrupted_ingest_leaves_no_half_written_generation(tmp_path, small_corpus):

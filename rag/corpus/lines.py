@@ -105,6 +105,8 @@ def most_common_author(author_lists: list[list[str]], min_share: float = 0.5) ->
             key = author_key(name)
             keys[key] += 1
             display.setdefault(key, Counter())[name] += 1
+    if not keys:  # entries without any author names
+        return None
     key, count = keys.most_common(1)[0]
     if count < min_share * len(author_lists):
         return None
