@@ -26,6 +26,10 @@ from rag.types import Paper, SearchHit
 MAX_QUESTION_CHARS = 2000
 PROMPT_PAPERS = 5  # papers given to the model
 EVIDENCE_SENTENCES = 2  # per paper
+# "Which papers ...?" wants breadth: more papers, one sentence each (about the same prompt length).
+LIST_PAPERS, LIST_EVIDENCE = 8, 1
+_LIST_QUESTION_RE = re.compile(r"^\s*(which|what|list|name|show)\b.{0,30}\b(papers|works|studies|articles|publications)\b|"
+                               r"\ball (?:the )?papers\b", re.IGNORECASE)
 MIN_DENSE_SIM = 0.30  # below this best-chunk similarity, refuse
 UNKNOWN_WORD_SIM = 0.60  # a topic half made of words the corpus never uses needs this similarity
 SUPPORT_THRESHOLD = 0.25  # share of a sentence's content words found in the cited abstract
@@ -291,7 +295,7 @@ class Assistant:
                 self._by_letter.setdefault(w[0], []).append(w)
         return self._by_letter.get(letter, [])
 
-    def evidence(self, question: str, hits: list[SearchHit]) -> list[Source]:
+    def evidence(self, question: str, hits: list[SearchHit], per_paper_n: int = EVIDENCE_SENTENCES) -> list[Source]:
         """The sentences of each paper most similar to the question (in their original order)."""
         per_paper = [[s for s in split_sentences(h.paper.abstract) if not _INJECTION_RE.search(s)]
                      or ["(no usable sentence)"] for h in hits]
@@ -307,7 +311,7 @@ class Assistant:
         for n, (hit, sents) in enumerate(zip(hits, per_paper), start=1):
             scores = [sims[offset + i] + 0.1 * len(q_words & content_words(s)) for i, s in enumerate(sents)]
             offset += len(sents)
-            best = sorted(np.argsort(scores)[::-1][:EVIDENCE_SENTENCES])
+            best = sorted(np.argsort(scores)[::-1][:per_paper_n])
             sources.append(Source(n, hit.paper, [sents[i] for i in best], hit.score))
         return sources
 
@@ -379,15 +383,17 @@ class Assistant:
 
         # 2. Retrieval.
         yield Event("status", "searching the papers")
-        result = self.retriever.search(standalone, k=max(PROMPT_PAPERS, self.settings.top_k), filters=explicit)
+        listing_question = bool(_LIST_QUESTION_RE.search(standalone))
+        n_papers, n_sentences = (LIST_PAPERS, LIST_EVIDENCE) if listing_question else (PROMPT_PAPERS, EVIDENCE_SENTENCES)
+        result = self.retriever.search(standalone, k=max(n_papers, self.settings.top_k), filters=explicit)
         timings["retrieval_s"] = round(time.perf_counter() - start, 3)
-        hits = result.hits[:PROMPT_PAPERS]
+        hits = result.hits[:n_papers]
         if not hits:
             text = prompts.NO_PAPERS_MATCH_FILTERS.format(filters=result.filters.describe() or "none")
             yield finish(Answer(question, text, True, [], [], model, timings, standalone, kind="refusal",
                                 filters=result.filters.describe()))
             return
-        sources = self.evidence(standalone, hits)
+        sources = self.evidence(standalone, hits, n_sentences)
 
         # 3. Refusal, decided by the app.
         missing = not_in_records(standalone, hits)
