@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     # UI.
     ui_host: str = "127.0.0.1"
     ui_port: int = 7860
+    ui_auth: SecretStr | None = None  # "user:password"; required to bind beyond loopback
+    ui_allow_unauthenticated: bool = False  # explicit opt-out, with a warning
 
     @property
     def chroma_dir(self) -> Path:

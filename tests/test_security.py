@@ -60,3 +60,15 @@ def test_api_key_is_secret_in_settings_and_errors(monkeypatch):
     settings = Settings()
     assert "sk-env-secret" not in repr(settings) and "sk-env-secret" not in str(settings.model_dump())
     assert settings.openai_api_key.get_secret_value() == "sk-env-secret"
+
+
+def test_ui_refuses_other_addresses_without_auth():
+    import pytest
+
+    from ui.app import check_binding
+
+    assert check_binding("127.0.0.1", Settings()) is None
+    with pytest.raises(SystemExit, match="RAG_UI_AUTH"):
+        check_binding("0.0.0.0", Settings())
+    assert check_binding("0.0.0.0", Settings(ui_auth="ann:pw")) == ("ann", "pw")
+    assert check_binding("0.0.0.0", Settings(ui_allow_unauthenticated=True)) is None

@@ -1,0 +1,209 @@
+"""The Gradio app, served for real and driven through gradio_client: streamed answers with
+source cards, filters, follow-ups in one session, error messages, browse and export."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import free_port
+
+# Gradio's own pandas calls warn under pandas 3; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")
+
+SSM_QUESTION = "Which papers use state space models?"
+
+
+def text_of(message: dict) -> str:
+    """A chat message's text, whether Gradio returns a string or a list of content parts."""
+    content = message["content"]
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+
+
+def latest_cards(sources_html: str) -> list[str]:
+    """The cards of the newest answer (earlier answers are folded in a <details> below)."""
+    latest = sources_html.split('<details class="earlier">')[0]
+    return re.findall(r'<div class="card".*?</div></div>', latest, flags=re.DOTALL)
+
+
+def serve(assistant):
+    from ui.app import build_app
+
+    demo = build_app(assistant)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    return demo, f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture(scope="module")
+def app_url(assistant):
+    from rag.answer import Assistant
+
+    # Short answers: these tests check the UI, not the prose, and SmolLM rambles to max_tokens.
+    short = Assistant(assistant.settings.model_copy(update={"max_tokens": 120}), index=assistant.index)
+    demo, url = serve(short)
+    yield url
+    demo.close()
+
+
+@pytest.fixture
+def client(app_url):
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)  # one client = one browser session
+
+
+def ask(client, question, listings=(), year_from="any", year_to="any", categories=(), has_code=False):
+    job = client.submit(question, list(listings), year_from, year_to, list(categories), has_code, api_name="/ask")
+    result = job.result(timeout=600)
+    return job, result
+
+
+# --- pure rendering ----------------------------------------------------------------------------
+
+
+def test_citations_become_links_to_their_cards():
+    from rag.answer import Source
+    from rag.types import Paper
+    from ui.render import link_citations
+
+    paper = Paper("0123456789ab", ["x.txt"], "Owner", 'A "quoted" title', 'A "quoted" title', [], False, None,
+                  None, None, None, False, "Abstract.")
+    text = link_citations("SSMs help [1][2]. Not a source [9].", turn_no=3, sources=[Source(1, paper, []), Source(2, paper, [])])
+    assert '<a class="cite" href="#src-3-1" title="A &quot;quoted&quot; title">[1]</a>' in text
+    assert 'href="#src-3-2"' in text
+    assert "[9]" in text and "#src-3-9" not in text
+
+
+def test_evidence_is_marked_inside_the_escaped_abstract():
+    from ui.render import highlight
+
+    abstract = "We study <b>ECG</b>. State space models help. The end."
+    out = highlight(abstract, ["State space models help."])
+    assert out == "We study &lt;b&gt;ECG&lt;/b&gt;. <mark>State space models help.</mark> The end."
+
+
+def test_history_keeps_the_standalone_question_and_skips_failed_turns():
+    from ui.render import Turn, history
+
+    turns = [Turn("q1", "a1", standalone="q1 full", finished=True),
+             Turn("", "Please type a question about the papers.", kind="error", finished=True),
+             Turn("q3", "partial")]
+    assert history(turns) == [{"role": "user", "content": "q1", "standalone": "q1 full"},
+                              {"role": "assistant", "content": "a1"}]
+
+
+def test_filters_from_the_widgets():
+    from ui.app import make_filters
+
+    f = make_filters(["Nils Strodthoff"], "2024", "2022", ["CV"], False)
+    assert (f.listings, f.year_from, f.year_to, f.categories, f.has_code) == (["Nils Strodthoff"], 2022, 2024, ["CV"], None)
+    assert make_filters([], "any", "any", [], True).has_code is True
+
+
+# --- the served app ----------------------------------------------------------------------------
+
+
+def test_streamed_answer_shows_sources_before_tokens(client):
+    job, (_, chat, sources) = ask(client, SSM_QUESTION)
+    cards = latest_cards(sources)
+    assert cards and any("state space" in c.lower() for c in cards)
+    assert re.search(r'id="src-1-1"', sources) and "<mark>" in sources
+
+    assert [m["role"] for m in chat] == ["user", "assistant"]
+    answer = text_of(chat[-1])
+    assert answer.strip()
+    # Every in-range [n] is a link to its card.
+    assert not re.search(r"(?<!\">)\[[1-5]\](?!</a>)", answer)
+
+    # The cards arrived in an update before any answer token did.
+    updates = job.outputs()
+    first_cards = next(i for i, out in enumerate(updates) if isinstance(out[2], str) and 'class="card"' in out[2])
+    first_token = next(i for i, out in enumerate(updates)
+                       if out[1] and text_of(out[1][-1]).strip() and not text_of(out[1][-1]).startswith("*"))
+    assert first_cards < first_token
+
+
+def test_code_filter_gives_only_cards_with_the_code_badge(client):
+    _, (_, _, sources) = ask(client, "Which papers use deep learning for medical images?", has_code=True)
+    cards = latest_cards(sources)
+    assert cards
+    assert all('<span class="badge code">Code</span>' in c for c in cards)
+
+
+def test_listing_and_year_filters(client):
+    _, (_, _, sources) = ask(client, "Which papers study ECG?", listings=["Nils Strodthoff"], year_from="2023", year_to="2023")
+    cards = latest_cards(sources)
+    assert cards
+    assert all("listing: Nils Strodthoff" in c for c in cards)
+    assert all(re.search(r'class="meta">2023-\d\d-\d\d', c) for c in cards)
+
+
+def test_follow_up_uses_the_session_history(client):
+    _, (_, chat, sources) = ask(client, SSM_QUESTION)
+    assert len(chat) == 2
+    _, (_, chat, sources) = ask(client, "and which of those are from 2023?")
+    assert [m["role"] for m in chat] == ["user", "assistant"] * 2
+    cards = latest_cards(sources)
+    assert cards
+    assert all(re.search(r'class="meta">2023-\d\d-\d\d', c) for c in cards)
+    assert "state space" in cards[0].lower()  # the topic of the first question carried over
+    # The first answer's cards stay reachable under their own anchors.
+    assert 'id="src-1-1"' in sources and 'id="src-2-1"' in sources
+
+
+def test_sessions_do_not_share_history(app_url, client):
+    from gradio_client import Client
+
+    ask(client, SSM_QUESTION)
+    _, (_, chat, _) = ask(Client(app_url, verbose=False), "Which papers use transformers?")
+    assert len(chat) == 2
+
+
+def test_empty_and_overlong_questions_get_a_message(client):
+    _, (_, chat, sources) = ask(client, "   ")
+    assert "Please type a question" in text_of(chat[-1])
+    _, (_, chat, _) = ask(client, "x" * 2500)
+    assert "2500 characters" in text_of(chat[-1])
+    assert len(chat) == 4  # both turns stay in the conversation
+
+
+def test_browse_search_filters_rows(client):
+    table = client.predict("state space", api_name="/browse")
+    rows = table["data"]
+    assert rows and len(rows) < 216
+    assert all(len(r) == 7 for r in rows)
+    everything = client.predict("", api_name="/browse")["data"]
+    assert len(everything) == 216
+
+
+def test_export_markdown_has_questions_answers_and_references(client):
+    ask(client, SSM_QUESTION)
+    path = client.predict(api_name="/export")
+    text = open(path, encoding="utf-8").read()
+    assert text.startswith("# Conversation")
+    assert f"## Q1: {SSM_QUESTION}" in text
+    if "References:" in text:
+        assert re.search(r"- \[\d+\] .+paper_id [0-9a-f]{12}", text)
+
+
+def test_unreachable_endpoint_is_shown_in_the_chat(assistant, seed_index):
+    from gradio_client import Client
+
+    from rag.answer import Assistant
+
+    settings = seed_index.model_copy(update={"openai_base_url": f"http://127.0.0.1:{free_port()}/v1", "llm_model": "nothing"})
+    broken = Assistant(settings, index=assistant.index)
+    demo, url = serve(broken)
+    try:
+        client = Client(url, verbose=False)
+        _, (_, chat, sources) = ask(client, SSM_QUESTION)
+        assert "cannot reach" in text_of(chat[-1])
+        assert latest_cards(sources)  # retrieval still worked
+        _, (_, chat, _) = ask(client, "Which papers use transformers?")  # the app lives on
+        assert len(chat) == 4 and "cannot reach" in text_of(chat[-1])
+    finally:
+        demo.close()

@@ -1,0 +1,176 @@
+"""Pure rendering for the chat UI: source cards, clickable citations, the sources panel and the
+Markdown export. No Gradio here, so every function is easy to test on its own."""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+
+from rag.answer import Source
+from rag.types import Paper
+
+_CITATION_RE = re.compile(r"\[(\d+)\]")
+MAX_AUTHORS_SHOWN = 8
+
+
+@dataclass
+class Turn:
+    """One question and its answer, as the UI keeps it in the session state."""
+
+    question: str
+    answer: str = ""
+    status: str = ""
+    sources: list[Source] = field(default_factory=list)
+    citations: list[Source] = field(default_factory=list)
+    standalone: str = ""
+    kind: str = "rag"  # as Answer.kind, or "stopped"; "error" and "stopped" turns are not sent back as history
+    filters: str = ""
+    error: str = ""
+    finished: bool = False
+
+
+def anchor(turn_no: int, n: int) -> str:
+    """Card ids carry the turn number, so citations of earlier answers keep pointing at their
+    own papers after a new answer replaces the visible sources."""
+    return f"src-{turn_no}-{n}"
+
+
+def link_citations(text: str, turn_no: int, sources: list[Source]) -> str:
+    """`[n]` -> a link to card n of this turn, titled with the paper (numbers that name no
+    source stay plain text)."""
+
+    def link(match: re.Match) -> str:
+        n = int(match.group(1))
+        if not 1 <= n <= len(sources):
+            return match.group(0)
+        title = html.escape(sources[n - 1].paper.label, quote=True)
+        return f'<a class="cite" href="#{anchor(turn_no, n)}" title="{title}">[{n}]</a>'
+
+    return _CITATION_RE.sub(link, text)
+
+
+def highlight(abstract: str, evidence: list[str]) -> str:
+    """The abstract as HTML with each evidence sentence wrapped in <mark>."""
+    spans = []
+    for sentence in evidence:
+        start = abstract.find(sentence)
+        if sentence and start >= 0:
+            spans.append((start, start + len(sentence)))
+    out, pos = [], 0
+    for start, end in sorted(spans):
+        if start < pos:  # overlapping evidence: already marked
+            continue
+        out.append(html.escape(abstract[pos:start]))
+        out.append(f"<mark>{html.escape(abstract[start:end])}</mark>")
+        pos = end
+    out.append(html.escape(abstract[pos:]))
+    return "".join(out)
+
+
+def authors_text(paper: Paper) -> str:
+    if not paper.authors:
+        return f"{paper.n_authors} authors (names not listed)" if paper.n_authors else "authors not listed"
+    shown = paper.authors[:MAX_AUTHORS_SHOWN]
+    more = len(paper.authors) > MAX_AUTHORS_SHOWN or paper.authors_truncated
+    return ", ".join(shown) + (" et al." if more else "")
+
+
+def paper_card(paper: Paper, evidence: list[str] | None = None, n: int | None = None, card_id: str | None = None) -> str:
+    """One paper as an HTML card: number, title, authors, date, category, listing, Code badge,
+    abstract with the evidence highlighted."""
+    e = html.escape
+    badges = []
+    if paper.category:
+        badges.append(f'<span class="badge cat">{e(paper.category)}</span>')
+    if paper.has_code:
+        badges.append('<span class="badge code">Code</span>')
+    number = f'<span class="num">[{n}]</span> ' if n is not None else ""
+    title_class = "title" if paper.title else "title untitled"
+    meta = " · ".join([e(paper.date or "undated"), "listing: " + e(paper.owner or ", ".join(paper.listings))])
+    id_attr = f' id="{card_id}"' if card_id else ""
+    return (f'<div class="card"{id_attr} data-paper-id="{e(paper.paper_id)}">'
+            f'<div class="{title_class}">{number}{e(paper.label)} {"".join(badges)}</div>'
+            f'<div class="authors">{e(authors_text(paper))}</div>'
+            f'<div class="meta">{meta}</div>'
+            f'<div class="abstract">{highlight(paper.abstract, evidence or [])}</div></div>')
+
+
+def turn_sources(turn: Turn, turn_no: int) -> str:
+    cards = "".join(paper_card(s.paper, s.evidence, s.n, anchor(turn_no, s.n)) for s in turn.sources)
+    return cards or '<p class="empty">No sources for this answer.</p>'
+
+
+def sources_panel(turns: list[Turn]) -> str:
+    """Cards of the newest answer on top; those of earlier answers folded underneath."""
+    if not turns:
+        return '<div class="sources"><p class="empty">Ask a question: the papers behind the answer appear here.</p></div>'
+    last_no = len(turns)
+    parts = [f'<div class="sources"><section class="turn latest" data-turn="{last_no}">'
+             f'<h4>Sources for: {html.escape(turns[-1].question[:120]) or "(empty question)"}</h4>'
+             f'{turn_sources(turns[-1], last_no)}</section>']
+    earlier = [(i, t) for i, t in enumerate(turns[:-1], start=1) if t.sources]
+    if earlier:
+        parts.append(f"<details class=\"earlier\"><summary>Sources of earlier answers ({len(earlier)})</summary>")
+        for i, t in reversed(earlier):
+            parts.append(f'<section class="turn" data-turn="{i}"><h4>Q{i}: {html.escape(t.question[:120])}</h4>'
+                         f"{turn_sources(t, i)}</section>")
+        parts.append("</details>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def answer_markdown(turn: Turn, turn_no: int) -> str:
+    """What the chat shows for a turn's answer: text with linked citations, or the status."""
+    parts = []
+    if turn.answer:
+        parts.append(link_citations(turn.answer, turn_no, turn.sources))
+    elif turn.status and not turn.finished:
+        parts.append(f"*{html.escape(turn.status)}…*")
+    if turn.kind == "stopped":
+        parts.append("*(stopped)*")
+    if turn.error and turn.error not in turn.answer:
+        parts.append(f"**Error:** {html.escape(turn.error)}")
+    if turn.finished and turn.filters:
+        parts.append(f'<span class="filters-used">filters: {html.escape(turn.filters)}</span>')
+    return "\n\n".join(parts)
+
+
+def chat_messages(turns: list[Turn]) -> list[dict]:
+    messages = []
+    for i, turn in enumerate(turns, start=1):
+        messages.append({"role": "user", "content": turn.question or "(empty question)"})
+        messages.append({"role": "assistant", "content": answer_markdown(turn, i)})
+    return messages
+
+
+def history(turns: list[Turn]) -> list[dict]:
+    """The conversation as rag.answer.Assistant.stream() takes it; failed turns are left out."""
+    out = []
+    for turn in turns:
+        if turn.kind in ("error", "stopped") or not turn.finished:
+            continue
+        out.append({"role": "user", "content": turn.question, "standalone": turn.standalone or turn.question})
+        out.append({"role": "assistant", "content": turn.answer})
+    return out
+
+
+def reference(source: Source) -> str:
+    p = source.paper
+    return (f"[{source.n}] {p.label}. {authors_text(p)}. {p.date or 'undated'}"
+            f"{', ' + p.category if p.category else ''}. Listing: {p.owner or ', '.join(p.listings)}. "
+            f"paper_id {p.paper_id}")
+
+
+def export_markdown(turns: list[Turn], model: str = "") -> str:
+    """The conversation as Markdown: each question, its answer, and the papers it cites."""
+    lines = ["# Conversation with the paper assistant", ""]
+    if model:
+        lines += [f"Model: {model}", ""]
+    if not turns:
+        lines.append("(no questions asked yet)")
+    for i, turn in enumerate(turns, start=1):
+        lines += [f"## Q{i}: {turn.question or '(empty question)'}", "", turn.answer or turn.error or "(no answer)", ""]
+        if turn.citations:
+            lines += ["References:", ""] + [f"- {reference(s)}" for s in turn.citations] + [""]
+    return "\n".join(lines).rstrip() + "\n"
