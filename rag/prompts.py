@@ -28,9 +28,9 @@ Last question: {question}
 Rewritten question:"""
 
 REFUSAL_NO_EVIDENCE = ("The listings don't cover this: none of the indexed papers says anything about it. "
-                       "The nearest papers are listed below.")
+                       "The nearest papers are shown with the sources.")
 REFUSAL_NOT_IN_RECORDS = ("The listings don't state {what}: they hold titles, authors, dates, categories and "
-                          "abstracts only. The nearest papers are listed below.")
+                          "abstracts only. The nearest papers are shown with the sources.")
 EMPTY_QUESTION = "Please type a question about the papers."
 QUESTION_TOO_LONG = "That question is {n} characters long; please keep it under {limit} characters."
 NO_PAPERS_MATCH_FILTERS = "No paper matches the filters ({filters}). Widen them and ask again."
