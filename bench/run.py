@@ -36,7 +36,8 @@ search   `Retriever.search` (k=10, query analysis on, as `rag search`) over the 
          ChromaVectorStore (dense minus embedding), BM25 and the rest (filters over the paper table,
          fusion); `filtered` = queries where analysis set a filter.
          plain llama-index: `VectorStoreIndex.as_retriever(similarity_top_k=10).retrieve` on the plain
-         index of `ingest`; ratio = our hybrid p50 / its p50.
+         index of `ingest`; ratio = our hybrid p50 / its p50. The modes and the baseline take turns
+         on each question, so bursts of load from other processes hit them alike.
 scale    synthetic corpora of 216 (the seeds), 10k and 100k papers (--quick: 2k and 10k). Papers 1-216
          are the seed papers as indexed; paper j>216 copies the metadata of seed paper j mod 216 under a
          new id, its abstract and each chunk text are that paper's sentences shuffled, and each chunk
@@ -147,8 +148,11 @@ def show(title: str, rows: list[dict]) -> None:
     Console(width=160).print(table)
 
 
-def time_queries(retriever, queries: list[str], mode: str = "hybrid") -> dict:
-    """Latency of Retriever.search per query, split into its parts (wrappers on the instance)."""
+def time_queries(retriever, queries: list[str], modes=("hybrid",), baseline=None) -> dict[str, dict]:
+    """Latency of Retriever.search per mode, split into its parts (timing wrappers on the instance).
+
+    The modes (and `baseline`, a callable taking the query) take turns on each query, so a burst of
+    load from other processes hits all of them alike."""
     parts: dict[str, float] = defaultdict(float)
 
     def timed(name, fn):
@@ -163,29 +167,46 @@ def time_queries(retriever, queries: list[str], mode: str = "hybrid") -> dict:
     retriever.analyser.analyse = timed("analyse", retriever.analyser.analyse)
     retriever.dense = timed("dense", retriever.dense)
     retriever.bm25 = timed("bm25", retriever.bm25)
-    errors: list[str] = []
+    rows: dict[str, list[dict]] = {m: [] for m in modes}
+    errors: dict[str, list[str]] = {m: [] for m in modes}
+    base: list[float] = []
     try:
-        with contextlib.suppress(Exception):
-            retriever.search(queries[0], mode=mode)  # warm-up: model, BM25 and collection loaded
-        rows = []
+        for mode in modes:  # warm-up: model, BM25 and collection loaded
+            with contextlib.suppress(Exception):
+                retriever.search(queries[0], mode=mode)
+        if baseline:
+            baseline(queries[0])
         for q in queries:
-            parts.clear()
             t = time.perf_counter()
-            try:
-                result = retriever.search(q, mode=mode)
-            except Exception as exc:  # a failing query is a finding: counted and reported, not fatal
-                errors.append(f"{q[:60]!r}: {type(exc).__name__}: {str(exc)[:200]}")
-                continue
-            total = time.perf_counter() - t
-            row = {"total": total, "filtered": not result.filters.is_empty(), **parts}
-            if "dense" in parts:  # the query embedding alone, timed again outside the search
+            retriever.embed_model.get_query_embedding(q)  # the query embedding alone
+            embed = time.perf_counter() - t
+            for mode in modes:
+                parts.clear()
                 t = time.perf_counter()
-                retriever.embed_model.get_query_embedding(q)
-                row["embed"] = min(time.perf_counter() - t, parts["dense"])
-            rows.append(row)
+                try:
+                    result = retriever.search(q, mode=mode)
+                except Exception as exc:  # a failing query is a finding: counted and reported, not fatal
+                    errors[mode].append(f"{q[:60]!r}: {type(exc).__name__}: {str(exc)[:200]}")
+                    continue
+                row = {"total": time.perf_counter() - t, "filtered": not result.filters.is_empty(), **parts}
+                if "dense" in parts:
+                    row["embed"] = min(embed, parts["dense"])
+                rows[mode].append(row)
+            if baseline:
+                t = time.perf_counter()
+                baseline(q)
+                base.append(time.perf_counter() - t)
     finally:
         del retriever.analyser.analyse, retriever.dense, retriever.bm25
+    out = {mode: summarise(rows[mode], errors[mode], mode, len(queries)) for mode in modes}
+    if baseline:
+        out["baseline"] = stats_ms(base)
+    return out
 
+
+def summarise(rows: list[dict], errors: list[str], mode: str, n: int) -> dict:
+    if errors:
+        print(f"{len(errors)} of {n} {mode} searches failed, e.g. {errors[0]}")
     if not rows:
         return {"n": 0, "errors": len(errors), "error_examples": errors[:3]}
 
@@ -197,13 +218,11 @@ def time_queries(retriever, queries: list[str], mode: str = "hybrid") -> dict:
             "chroma_ms": median_ms(lambda r: r.get("dense", 0.0) - r.get("embed", 0.0)),
             "bm25_ms": median_ms(lambda r: r.get("bm25", 0.0)),
             "rest_ms": median_ms(lambda r: r["total"] - r.get("analyse", 0.0) - r.get("dense", 0.0) - r.get("bm25", 0.0)),
-            "filtered": sum(r["filtered"] for r in rows)}
-    out["errors"] = len(errors)
-    if errors:
-        out["error_examples"] = errors[:3]
-        print(f"{len(errors)} of {len(queries)} {mode} searches failed, e.g. {errors[0]}")
+            "filtered": sum(r["filtered"] for r in rows), "errors": len(errors)}
     filtered = [r["total"] for r in rows if r["filtered"]]
     out["filtered_p50_ms"] = 1000 * percentile(filtered, 50) if filtered else None
+    if errors:
+        out["error_examples"] = errors[:3]
     return out
 
 
@@ -228,14 +247,14 @@ class Context:
         if self.plain is None:
             from rag.index import PaperIndex
 
-            papers = PaperIndex(self.seed_settings()).papers
+            index = PaperIndex(self.seed_settings())
             t = time.perf_counter()
-            index = build_plain_index(papers, self.tmp / "plain-chroma")
+            index = build_plain_index(index.papers, index.embed_path, self.tmp / "plain-chroma")
             self.plain = (index, time.perf_counter() - t)
         return self.plain[0]
 
 
-def build_plain_index(papers, chroma_path: Path):
+def build_plain_index(papers, embed_path: str, chroma_path: Path):
     """The plain llama-index pipeline: one Document per abstract -> VectorStoreIndex in Chroma."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
@@ -244,9 +263,9 @@ def build_plain_index(papers, chroma_path: Path):
     from llama_index.core.llms import MockLLM
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
-    from rag.embed import get_embed_model, model_path
+    from rag.embed import get_embed_model
 
-    LlamaSettings.embed_model = get_embed_model(model_path(), 32)
+    LlamaSettings.embed_model = get_embed_model(embed_path, 32)
     LlamaSettings.llm = MockLLM()
     client = chromadb.PersistentClient(path=str(chroma_path), settings=ChromaSettings(anonymized_telemetry=False))
     collection = client.create_collection("plain", metadata={"hnsw:space": "cosine"}, embedding_function=None)
@@ -310,10 +329,12 @@ def bench_ingest(ctx: Context) -> dict:
     rows.append({"step": f"plain llama-index ({len(papers)} Documents)", "seconds": plain_s, "papers": len(papers),
                  "chunks": nodes, "embedded": nodes, "disk_mb": disk_mb(ctx.tmp / "plain-chroma")})
     result = {"model_load_s": model_load_s, "steps": rows, "cold_papers_per_s": rows[0]["papers"] / cold,
-              "plain_papers_per_s": len(papers) / plain_s, "ratio_cold_vs_plain": cold / plain_s}
+              "plain_papers_per_s": len(papers) / plain_s, "ratio_cold_vs_plain": cold / plain_s,
+              "cold_texts_embedded_per_s": rows[0]["embedded"] / cold, "plain_texts_embedded_per_s": nodes / plain_s}
     show(f"ingest (embedding model load {model_load_s:.1f} s, not included)", rows)
     print(f"cold: {result['cold_papers_per_s']:.2f} papers/s; plain llama-index: {result['plain_papers_per_s']:.2f} "
-          f"papers/s; ours/plain = {result['ratio_cold_vs_plain']:.2f}x")
+          f"papers/s; ours/plain = {result['ratio_cold_vs_plain']:.2f}x (texts embedded/s: "
+          f"{result['cold_texts_embedded_per_s']:.1f} vs {result['plain_texts_embedded_per_s']:.1f})")
     return result
 
 
@@ -380,17 +401,10 @@ def bench_search(ctx: Context) -> dict:
 
     retriever = Retriever(PaperIndex(ctx.seed_settings()))
     queries = eval_queries()
-    result = {"queries": len(queries)}
-    for mode in ("hybrid", "dense", "bm25"):
-        result[mode] = time_queries(retriever, queries, mode)
     plain = ctx.plain_index().as_retriever(similarity_top_k=10)
-    plain.retrieve(queries[0])
-    lat = []
-    for q in queries:
-        t = time.perf_counter()
-        plain.retrieve(q)
-        lat.append(time.perf_counter() - t)
-    result["plain llama-index"] = stats_ms(lat)
+    timings = time_queries(retriever, queries, ("hybrid", "dense", "bm25"), baseline=plain.retrieve)
+    result = {"queries": len(queries), **timings}
+    result["plain llama-index"] = result.pop("baseline")
     result["ratio_hybrid_vs_plain_p50"] = result["hybrid"]["p50_ms"] / result["plain llama-index"]["p50_ms"]
     show(f"search latency, ms ({len(queries)} eval questions, warm, k=10)",
          [{"retriever": k} | {m: x for m, x in v.items() if m != "error_examples"} for k, v in result.items() if isinstance(v, dict)])
@@ -524,7 +538,7 @@ def probe(data_dir: str, chroma_mode: str, port: str, n_queries: str) -> None:
     with contextlib.suppress(Exception):  # counted by time_queries
         retriever.search(queries[-1])
     first_s = time.perf_counter() - t
-    result = time_queries(retriever, queries, "hybrid")
+    result = time_queries(retriever, queries)["hybrid"]
     print(json.dumps({"load_s": load_s, "first_query_s": first_s, **result,
                       "rss_mb": proc_status_mb("VmRSS"), "peak_rss_mb": proc_status_mb("VmHWM")}))
 
@@ -570,7 +584,7 @@ def bench_scale(ctx: Context) -> dict:
     show("scale: build", [{k: v for k, v in r.items() if not isinstance(v, dict)} | {
         f"add_{k}_s": v for k, v in r["chroma_add_s"].items()} for r in rows])
     show(f"scale: hybrid search ({n_queries} eval questions, fresh process)", [
-        {"papers": r["papers"], "chroma": mode} | {k: v for k, v in r[mode].items() if k not in ("n", "mean_ms", "rss_mb", "filtered_p50_ms", "error_examples")}
+        {"papers": r["papers"], "chroma": mode} | {k: v for k, v in r[mode].items() if k not in ("n", "mean_ms", "rss_mb", "error_examples")}
         for r in rows for mode in ("persistent", "http") if "p50_ms" in r.get(mode, {})])
     plot_scale(rows, ctx.out / "scale.png")
     return {"sizes": sizes, "queries": n_queries, "sigma": SIGMA, "rows": rows}
