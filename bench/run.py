@@ -700,6 +700,10 @@ def bench_answers(ctx: Context, n_questions: int = 20, models: dict | None = Non
                         row["prompt_tokens"], row["tokens_from"] = row["prompt_chars"] // 4, "chars/4"
                 per_q.append(row)
             cqe = evaluate_citation_query_engine(assistant.index, endpoint, questions)["questions"]
+        except Exception as exc:  # e.g. the server cannot start: keep the other model's numbers
+            traceback.print_exc()
+            result[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            continue
         finally:
             assistant.close()
         gen = [r for r in per_q if r["kind"] == "rag"]
@@ -727,7 +731,9 @@ def bench_answers(ctx: Context, n_questions: int = 20, models: dict | None = Non
         rows.append(summary)
         result[name] = {"summary": summary, "questions": per_q,
                         "cqe": [{k: r[k] for k in ("id", "total_s", "answer")} for r in cqe]}
-    show(f"answers ({len(questions)} eval questions; times in s)", [{k: v for k, v in r.items() if k != "kinds"} for r in rows])
+    if rows:
+        show(f"answers ({len(questions)} eval questions; times in s)",
+             [{"": k} | {r["model"]: r[k] for r in rows} for k in rows[0] if k not in ("model", "kinds")])
     for r in rows:
         print(f"{r['model']}: answer kinds {r['kinds']}")
     return result
