@@ -235,8 +235,6 @@ class Assistant:
         self.retriever = Retriever(self.index)
         self.llm = llm or LLM(self.settings)
         self.profiles = {r["owner"]: r.get("profile", {}) for r in self.index.reports if r.get("owner") and r.get("profile")}
-        if self.llm.embedded:
-            self.retriever.torch_threads = 1  # the local LLM server uses both cores while it generates
 
     def ask(self, question: str, history: list[dict] | None = None, filters: Filters | None = None) -> Answer:
         answer = None
@@ -271,30 +269,6 @@ class Assistant:
             return fallback_rewrite(question, history)
         return text
 
-    def unknown_topic_words(self, words: list[str]) -> list[str]:
-        """Topic words no paper uses, after forgiving typos (same first letter, 80% similar)."""
-        import difflib
-
-        vocab = self.retriever.analyser.vocabulary
-        unknown = []
-        for word in words:
-            parts = [p for p in word.split("-") if len(p) > 2]
-            for part in parts:
-                stem = part[:-1] if part.endswith("s") and len(part) > 4 else part
-                if part in vocab or stem in vocab or part + "s" in vocab:
-                    continue
-                near = difflib.get_close_matches(part, self._vocab_by_letter(part[0]), n=1, cutoff=0.8)
-                if not near:
-                    unknown.append(part)
-        return unknown
-
-    def _vocab_by_letter(self, letter: str) -> list[str]:
-        if not hasattr(self, "_by_letter"):
-            self._by_letter: dict[str, list[str]] = {}
-            for w in self.retriever.analyser.vocabulary:
-                self._by_letter.setdefault(w[0], []).append(w)
-        return self._by_letter.get(letter, [])
-
     def evidence(self, question: str, hits: list[SearchHit], per_paper_n: int = EVIDENCE_SENTENCES) -> list[Source]:
         """The sentences of each paper most similar to the question (in their original order)."""
         per_paper = [[s for s in split_sentences(h.paper.abstract) if not _INJECTION_RE.search(s)]
@@ -319,8 +293,7 @@ class Assistant:
         blocks = []
         for s in sources:
             p = s.paper
-            who = p.authors[0] + (" et al." if p.authors_truncated or len(p.authors) > 1 else "") if p.authors else ""
-            who = who or (f"{p.n_authors} authors" if p.n_authors else "authors not listed")
+            who = p.author_names(1) or (f"{p.n_authors} authors" if p.n_authors else "authors not listed")
             blocks.append(prompts.SOURCE_TEMPLATE.format(
                 n=s.n, label=p.label, who=who, year=f", {p.year}" if p.year else "", owner=p.owner or "unknown",
                 evidence=_FAKE_CITATION_RE.sub("", " ".join(s.evidence))))  # only our numbers in the prompt
@@ -356,13 +329,10 @@ class Assistant:
             standalone = self.rewrite(question, history)
         except LLMUnavailable as exc:
             yield Event("error", str(exc))
-            yield finish(Answer(question, str(exc), False, [], [], model, timings, standalone, kind="error"))
+            yield finish(Answer(question, str(exc), False, [], [], model, timings, question, kind="error"))
             return
-        explicit = filters or Filters()
-        analysed = self.retriever.analyser.analyse(standalone).filters
-        effective = explicit.merged(analysed)
-        if not effective.apply(self.index.papers):
-            effective = explicit
+        # The question is analysed once; the search below takes the resolved filters as they are.
+        effective, _, _ = self.retriever.resolve_filters(standalone, filters)
 
         # 1. Questions about the table are computed, not generated.
         table = answer_from_table(standalone, self.retriever, effective, self.profiles)
@@ -385,7 +355,7 @@ class Assistant:
         yield Event("status", "searching the papers")
         listing_question = bool(_LIST_QUESTION_RE.search(standalone))
         n_papers, n_sentences = (LIST_PAPERS, LIST_EVIDENCE) if listing_question else (PROMPT_PAPERS, EVIDENCE_SENTENCES)
-        result = self.retriever.search(standalone, k=max(n_papers, self.settings.top_k), filters=explicit)
+        result = self.retriever.search(standalone, k=max(n_papers, self.settings.top_k), filters=effective, analyse=False)
         timings["retrieval_s"] = round(time.perf_counter() - start, 3)
         hits = result.hits[:n_papers]
         if not hits:
@@ -397,9 +367,9 @@ class Assistant:
 
         # 3. Refusal, decided by the app.
         missing = not_in_records(standalone, hits)
-        best_sim = max((getattr(h, "dense_sim", None) or 0.0) for h in hits)
+        best_sim = max(h.dense_sim or 0.0 for h in hits)
         topic = topic_words(standalone, result.filters)
-        unknown = self.unknown_topic_words(topic)
+        unknown = self.retriever.analyser.unknown_words(topic)
         # Half the topic unknown to the corpus ("quantum cryptography") is a sign it is not
         # covered; a single paraphrased word ("fundus" for "fundoscopies") is not.
         weak = best_sim < MIN_DENSE_SIM or (len(unknown) >= max(1, len(topic)) / 2 and best_sim < UNKNOWN_WORD_SIM)

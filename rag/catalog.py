@@ -51,7 +51,7 @@ def topic_words(question: str, filters: Filters) -> list[str]:
 def answer_from_table(question: str, retriever: Retriever, filters: Filters, profiles: dict[str, dict]) -> TableAnswer | None:
     """A computed answer, or None when the question is not about the table."""
     q = question.lower()
-    papers = filters.apply(retriever.index.papers)
+    papers = retriever.allowed_papers(filters)
     topic = topic_words(question, filters)
     who = " and ".join(filters.authors)
 
@@ -106,7 +106,7 @@ def answer_from_table(question: str, retriever: Retriever, filters: Filters, pro
     # A field of one named paper: its authors or its date, said plainly when the listing lacks it.
     if m := re.search(r"\bwho (?:are|were|is) the authors? of\b|\bwho wrote\b|\bwhen was\b.*\b(?:published|released|posted)\b", q):
         hits = retriever.search(question, k=1, analyse=False).hits
-        if hits and (getattr(hits[0], "bm25_rank", None) == 1 and getattr(hits[0], "dense_rank", None) == 1):
+        if hits and hits[0].bm25_rank == 1 and hits[0].dense_rank == 1:
             p = hits[0].paper
             if m.group(0).startswith("when"):
                 if p.date:
@@ -160,7 +160,7 @@ def answer_from_table(question: str, retriever: Retriever, filters: Filters, pro
         pool = papers
         if topic:
             hits = retriever.search(question, k=8, filters=filters).hits
-            pool = [h.paper for h in hits if (getattr(h, "dense_sim", None) or 0) >= 0.35]
+            pool = [h.paper for h in hits if (h.dense_sim or 0) >= 0.35]
             if not pool:
                 return None
         dated = sorted((p for p in pool if p.date), key=lambda p: p.date, reverse=newest)

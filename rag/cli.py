@@ -144,7 +144,7 @@ def paper_table(rows, title: str, score: bool = False) -> Table:
         table.add_column(col, overflow="fold")
     for i, row in enumerate(rows, start=1):
         p = row.paper if score else row
-        authors = ", ".join(p.authors[:3]) + (" et al." if p.authors_truncated or len(p.authors) > 3 else "")
+        authors = p.author_names(3)
         if not p.authors and p.n_authors:
             authors = f"({p.n_authors} authors)"
         cells = [p.label, authors, p.date or "", p.category or "", "✓" if p.has_code else "", p.owner or "", p.paper_id]

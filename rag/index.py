@@ -414,6 +414,7 @@ class PaperIndex:
         self.state = state
         self.papers: list[Paper] = [Paper.from_json(r) for r in rows]
         self.by_id: dict[str, Paper] = {p.paper_id: p for p in self.papers}
+        self.position: dict[str, int] = {p.paper_id: i for i, p in enumerate(self.papers)}
         self.embed_path = model_path(settings.embed_model_path)
         self._gen_dir = gen_dir
         self._bm25 = None

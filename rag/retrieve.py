@@ -91,6 +91,60 @@ def author_matches(query: str, paper: Paper) -> bool:
     return any(name_matches(query, a) for a in paper.authors) or any(name_matches(query, o) for o in paper.owners)
 
 
+class PaperTable:
+    """The paper table as columns, so that filters over 100k papers take milliseconds.
+
+    Gives the same answer as `Filters.apply` (tests/test_search.py checks it), but an author is
+    looked up by surname instead of being compared with every name, listings are matched once
+    per distinct set of listings, and years, badges and categories are numpy arrays.
+    """
+
+    def __init__(self, papers: list[Paper]):
+        self.papers = papers
+        self.years = np.array([p.year if p.year is not None else -1 for p in papers], dtype=np.int64)
+        self.has_code = np.array([p.has_code for p in papers], dtype=bool)
+        self.categories = np.array([(p.category or "").upper() for p in papers], dtype=object)
+        self.category_spellings: dict[str, set[str]] = {}  # upper-case -> as stored
+        by_surname: dict[str, set[int]] = {}
+        groups: dict[tuple, list[int]] = {}
+        for i, p in enumerate(papers):
+            for name in (*p.authors, *p.owners):
+                by_surname.setdefault(surname_key(name), set()).add(i)
+            groups.setdefault((tuple(p.listings), tuple(p.owners)), []).append(i)
+            if p.category:
+                self.category_spellings.setdefault(p.category.upper(), set()).add(p.category)
+        self.by_surname = {k: sorted(v) for k, v in by_surname.items()}
+        self.listing_groups = [(papers[rows[0]], np.array(rows)) for rows in groups.values()]
+
+    def mask(self, filters: Filters) -> np.ndarray:
+        """Which papers the filters allow, as a boolean array over `papers`."""
+        allowed = np.ones(len(self.papers), dtype=bool)
+        if filters.listings:
+            in_listing = np.zeros_like(allowed)
+            for example, rows in self.listing_groups:
+                if any(listing_matches(q, example) for q in filters.listings):
+                    in_listing[rows] = True
+            allowed &= in_listing
+        if filters.authors:
+            by_author = np.zeros_like(allowed)
+            for q in filters.authors:
+                for i in self.by_surname.get(surname_key(q), ()):
+                    by_author[i] = by_author[i] or author_matches(q, self.papers[i])
+            allowed &= by_author
+        if filters.year_from is not None:
+            allowed &= self.years >= filters.year_from
+        if filters.year_to is not None:
+            allowed &= (self.years >= 0) & (self.years <= filters.year_to)
+        if filters.categories:
+            allowed &= np.isin(self.categories, [c.upper() for c in filters.categories])
+        if filters.has_code is not None:
+            allowed &= self.has_code == filters.has_code
+        return allowed
+
+    def allowed(self, filters: Filters) -> list[Paper]:
+        return [self.papers[i] for i in np.flatnonzero(self.mask(filters))]
+
+
 # --- query analysis ------------------------------------------------------------------------
 
 _YEAR = r"(19[5-9]\d|20\d\d)"
@@ -123,33 +177,71 @@ def analyse_years(query: str) -> tuple[int | None, int | None]:
     return None, None
 
 
-class QueryAnalyser:
-    """Recognises authors, years and "with code" in a question, against the corpus's names."""
+def name_tokens(text: str) -> list[str]:
+    """Folded words of a name or a question, without dots and possessives: "J. Smith's" -> ["j", "smith"]."""
+    return re.findall(r"[^\W_]+(?:[-'’][^\W_]+)*", fold(re.sub(r"['’]s\b", "", text)))
 
-    def __init__(self, papers: list[Paper]):
-        self.full_names: dict[str, str] = {}  # folded "first last" -> display
+
+class QueryAnalyser:
+    """Recognises authors, years and "with code" in a question, against the corpus's names.
+
+    Names are looked up by the word spans of the question (a dict hit per span), so the cost
+    of a question does not grow with the number of known names.
+    """
+
+    MAX_NAME_TOKENS = 6
+
+    def __init__(self, papers: list[Paper], person_owners: set[str] | None = None, other_owners: set[str] | None = None):
+        self.person_owners = set(person_owners or ())
+        # Listings no one person owns ("Daily Papers", a group page), by the phrases that name
+        # them: the whole owner, or a part of it after a comma ("TU Munich").
+        self.listing_phrases: dict[str, str] = {}
+        for owner in other_owners or ():
+            for phrase in [owner, *owner.split(",")[1:]]:
+                if len(phrase.split()) >= 2:
+                    self.listing_phrases[" ".join(name_tokens(phrase))] = owner
+        self.full_names: dict[str, str] = {}  # "first last" and the whole name, as joined name_tokens -> display
         self.surnames: dict[str, set[str]] = {}
         vocabulary: set[str] = set()
         for p in papers:
-            for name in list(p.authors) + list(p.owners):
+            owners = [o for o in p.owners if person_owners is None or o in person_owners]
+            for name in list(p.authors) + owners:
                 if not re.search(r"[A-Z]", name[:1] or ""):
                     continue
                 tokens = name.split()
-                if len(tokens) < 2 or len(tokens) > 6:
+                if len(tokens) < 2 or len(tokens) > self.MAX_NAME_TOKENS:
                     continue
-                self.full_names.setdefault(fold(f"{tokens[0]} {tokens[-1]}"), name)
-                self.full_names.setdefault(fold(name), name)
+                self.full_names.setdefault(" ".join(name_tokens(f"{tokens[0]} {tokens[-1]}")), name)
+                self.full_names.setdefault(" ".join(name_tokens(name)), name)
                 self.surnames.setdefault(surname_key(name), set()).add(name)
             vocabulary.update(re.findall(r"[a-z]+", fold(p.abstract + " " + (p.title or ""))))
         self.vocabulary = vocabulary
+        self._by_first_letter: dict[str, list[str]] = {}
+        for word in sorted(vocabulary):
+            self._by_first_letter.setdefault(word[0], []).append(word)
+
+    def unknown_words(self, words: list[str]) -> list[str]:
+        """Words no paper uses, after forgiving typos (same first letter, 80% similar)."""
+        import difflib
+
+        unknown = []
+        for word in words:
+            for part in (p for p in word.split("-") if len(p) > 2):
+                stem = part[:-1] if part.endswith("s") and len(part) > 4 else part
+                if part in self.vocabulary or stem in self.vocabulary or part + "s" in self.vocabulary:
+                    continue
+                if not difflib.get_close_matches(part, self._by_first_letter.get(part[0], []), n=1, cutoff=0.8):
+                    unknown.append(part)
+        return unknown
 
     def authors_in(self, query: str) -> list[str]:
         found: list[str] = []
         text = re.sub(r"['’]s\b", "", query)
-        folded = fold(text)
-        for full, display in self.full_names.items():
-            if re.search(rf"\b{re.escape(full)}\b", folded):
-                found.append(display)
+        words = name_tokens(text)
+        for i in range(len(words)):
+            for j in range(i + 2, min(i + self.MAX_NAME_TOKENS, len(words)) + 1):
+                if display := self.full_names.get(" ".join(words[i:j])):
+                    found.append(display)
         covered = {surname_key(n) for n in found}
         for token in re.findall(r"[^\W\d_][\w-]*", text):
             key = fold(token)
@@ -162,10 +254,21 @@ class QueryAnalyser:
             covered.add(key)
         return list(dict.fromkeys(found))
 
+    def listings_in(self, query: str) -> list[str]:
+        words = " ".join(name_tokens(query))
+        return [owner for phrase, owner in self.listing_phrases.items() if re.search(rf"\b{re.escape(phrase)}\b", words)]
+
     def analyse(self, query: str) -> QueryAnalysis:
         filters = Filters()
         notes = []
         filters.authors = self.authors_in(query)
+        if listings := self.listings_in(query):
+            # "Strodthoff's listing and the Daily Papers listing": people who own a listing are
+            # read as their listing too, so that both listings are searched (filters are ANDed).
+            owners = [a for a in filters.authors if any(name_matches(a, o) for o in self.person_owners)]
+            filters.listings = listings + owners
+            filters.authors = [a for a in filters.authors if a not in owners]
+            notes.append("listing named: " + ", ".join(filters.listings))
         if filters.authors:
             notes.append("author named: " + ", ".join(filters.authors))
         filters.year_from, filters.year_to = analyse_years(query)
@@ -192,77 +295,128 @@ class SearchResult:
 class Retriever:
     """Hybrid search over one loaded index."""
 
+    # Above this many allowed papers, ids are not sent to Chroma as one `$in` list (SQLite
+    # refuses more than ~32k variables, and long lists are slow): the year, code and category
+    # parts go as a `where` clause and the rest is checked on the results.
+    MAX_IN_IDS = 2000
+
     def __init__(self, index: PaperIndex):
+        from rag.corpus import PERSONAL_LAYOUTS
+
         self.index = index
         self.settings = index.settings
-        self.analyser = QueryAnalyser(index.papers)
-        self.torch_threads: int | None = None
+        self.table = PaperTable(index.papers)
+        owners = {r["owner"]: r.get("layout") in PERSONAL_LAYOUTS for r in index.reports if r.get("owner")}
+        self.analyser = QueryAnalyser(index.papers, person_owners={o for o, person in owners.items() if person},
+                                      other_owners={o for o, person in owners.items() if not person})
+        # One thread: a single query embeds as fast on one core, and the LLM server needs the other.
+        self.torch_threads = 1
         self._embed = None
 
     @property
     def embed_model(self):
         """Loaded on first use, so questions answered from the table never pay for it."""
         if self._embed is None:
-            from rag.embed import get_embed_model
+            from rag.embed import embedder_name, get_embedder
+            from rag.index import IndexMissingError
 
-            self._embed = get_embed_model(self.index.embed_path, self.settings.embed_batch_size)
+            built_with = self.index.state.get("config", {}).get("embed_model")
+            wanted = embedder_name(self.settings, self.index.embed_path)
+            if built_with and built_with != wanted:
+                raise IndexMissingError(f"the index was embedded with {built_with}, but the settings ask for {wanted}; "
+                                        "use the same RAG_EMBED_* settings, or rebuild with `rag ingest --rebuild`")
+            self._embed = get_embedder(self.settings, self.index.embed_path)
             if self.torch_threads:
                 import torch
 
                 torch.set_num_threads(self.torch_threads)
         return self._embed
 
-    def dense(self, query: str, n: int, allowed: set[str] | None) -> tuple[list[str], dict[str, float], dict[str, list[str]]]:
+    def chroma_where(self, filters: Filters, allowed: np.ndarray | None) -> tuple[dict | None, bool]:
+        """The filters as a Chroma `where` clause, and whether results must still be checked
+        against `allowed` (author and listing filters that allow too many papers to list)."""
+        if allowed is None:
+            return None, False
+        if allowed.sum() <= self.MAX_IN_IDS:
+            return {"paper_id": {"$in": sorted(self.index.papers[i].paper_id for i in np.flatnonzero(allowed))}}, False
+        clauses: list[dict] = []
+        if filters.year_from is not None:
+            clauses.append({"year": {"$gte": filters.year_from}})
+        if filters.year_to is not None:
+            clauses.append({"year": {"$lte": filters.year_to}})
+        if filters.has_code is not None:
+            clauses.append({"has_code": {"$eq": filters.has_code}})
+        if filters.categories:
+            stored = sorted({s for c in filters.categories for s in self.table.category_spellings.get(c.upper(), ())})
+            clauses.append({"category": {"$in": stored or ["-"]}})
+        where = clauses[0] if len(clauses) == 1 else ({"$and": clauses} if clauses else None)
+        return where, bool(filters.authors or filters.listings)
+
+    def dense(self, query: str, n: int, filters: Filters, allowed: np.ndarray | None
+              ) -> tuple[list[str], dict[str, float], dict[str, list[str]]]:
         """Paper ids by best chunk similarity, their similarity, and the matching chunk texts."""
-        from llama_index.core.vector_stores import FilterOperator, MetadataFilter, MetadataFilters, VectorStoreQuery
+        from llama_index.core.vector_stores import VectorStoreQuery
 
         vector = self.embed_model.get_query_embedding(query)
-        filters = None
-        if allowed is not None:
-            filters = MetadataFilters(filters=[MetadataFilter(key="paper_id", value=sorted(allowed), operator=FilterOperator.IN)])
-        result = self.index.store.query(VectorStoreQuery(query_embedding=vector, similarity_top_k=n, filters=filters))
+        where, post_check = self.chroma_where(filters, allowed)
+        top_k = n
+        if post_check:  # ask for more, in proportion to what the unchecked filters leave out
+            top_k = min(int(n * len(allowed) / allowed.sum()) + n, 20 * n)
+        query_args = {"where": where} if where else {}
+        result = self.index.store.query(VectorStoreQuery(query_embedding=vector, similarity_top_k=top_k), **query_args)
         order: list[str] = []
         sims: dict[str, float] = {}
         chunks: dict[str, list[str]] = {}
         for node, sim in zip(result.nodes or [], result.similarities or []):
             pid = node.metadata["paper_id"]
+            if post_check and not allowed[self.index.position[pid]]:
+                continue
             if pid not in sims:
                 order.append(pid)
                 sims[pid] = float(sim)
             chunks.setdefault(pid, []).append(node.get_content())
         return order, sims, chunks
 
-    def bm25(self, query: str, n: int, allowed: set[str] | None) -> tuple[list[str], dict[str, float]]:
+    def bm25(self, query: str, n: int, allowed: np.ndarray | None) -> tuple[list[str], dict[str, float]]:
         tokens = bm25_tokens(query)
         if not tokens:
             return [], {}
         scores = np.asarray(self.index.bm25.get_scores(tokens), dtype=float)
         if allowed is not None:
-            mask = np.array([p.paper_id in allowed for p in self.index.papers])
-            scores = np.where(mask, scores, 0.0)
+            scores = np.where(allowed, scores, 0.0)
         top = np.argsort(-scores)[:n]
         ids = [self.index.papers[i].paper_id for i in top if scores[i] > 0]
         return ids, {self.index.papers[i].paper_id: float(scores[i]) for i in top if scores[i] > 0}
+
+    def resolve_filters(self, query: str, explicit: Filters | None = None,
+                        analyse: bool = True) -> tuple[Filters, QueryAnalysis | None, np.ndarray | None]:
+        """Explicit filters, filled in by what the query names, and the papers they allow
+        (a mask over `index.papers`; None when nothing is filtered)."""
+        explicit = explicit or Filters()
+        analysis = self.analyser.analyse(query) if analyse else None
+        effective = explicit.merged(analysis.filters) if analysis else explicit
+        allowed = None if effective.is_empty() else self.table.mask(effective)
+        if analysis and allowed is not None and not allowed.any() and not analysis.filters.is_empty():
+            # What the question seemed to name matches nothing: fall back to the explicit filters.
+            analysis.notes.append("filters from the question matched no paper; ignored")
+            effective = explicit
+            allowed = None if effective.is_empty() else self.table.mask(effective)
+        return effective, analysis, allowed
+
+    def allowed_papers(self, filters: Filters) -> list[Paper]:
+        return self.index.papers if filters.is_empty() else self.table.allowed(filters)
 
     def search(self, query: str, k: int | None = None, filters: Filters | None = None,
                analyse: bool = True, mode: Mode = "hybrid") -> SearchResult:
         start = time.perf_counter()
         k = k or self.settings.top_k
-        explicit = filters or Filters()
-        analysis = self.analyser.analyse(query) if analyse else None
-        effective = explicit.merged(analysis.filters) if analysis else explicit
-        allowed_papers = effective.apply(self.index.papers)
-        if analysis and not allowed_papers and not analysis.filters.is_empty():
-            # What the question seemed to name matches nothing: fall back to the explicit filters.
-            analysis.notes.append("filters from the question matched no paper; ignored")
-            effective = explicit
-            allowed_papers = effective.apply(self.index.papers)
-        allowed = None if effective.is_empty() else {p.paper_id for p in allowed_papers}
-        if allowed is not None and not allowed:
+        effective, analysis, allowed = self.resolve_filters(query, filters, analyse)
+        candidates = len(self.index.papers) if allowed is None else int(allowed.sum())
+        if candidates == 0:
             return SearchResult([], effective, analysis, time.perf_counter() - start, 0)
 
         n = max(self.settings.candidates, k)
-        dense_ids, sims, chunks = self.dense(query, n * 2, allowed) if mode in ("hybrid", "dense") else ([], {}, {})
+        dense_ids, sims, chunks = self.dense(query, n * 2, effective, allowed) if mode in ("hybrid", "dense") else ([], {}, {})
         bm25_ids, bm25_scores = self.bm25(query, n, allowed) if mode in ("hybrid", "bm25") else ([], {})
         fused: dict[str, float] = {}
         for ranking in (dense_ids[:n], bm25_ids):
@@ -273,9 +427,6 @@ class Retriever:
         bm25_rank = {pid: r for r, pid in enumerate(bm25_ids, start=1)}
         hits = []
         for pid in ordered:
-            hit = SearchHit(self.index.by_id[pid], fused[pid], dense_rank.get(pid), bm25_rank.get(pid), chunks.get(pid, []))
-            hit.dense_sim = sims.get(pid)  # type: ignore[attr-defined]
-            hit.bm25_score = bm25_scores.get(pid)  # type: ignore[attr-defined]
-            hits.append(hit)
-        return SearchResult(hits, effective, analysis, time.perf_counter() - start,
-                            len(allowed_papers) if allowed is not None else len(self.index.papers))
+            hits.append(SearchHit(self.index.by_id[pid], fused[pid], dense_rank.get(pid), bm25_rank.get(pid),
+                                  chunks.get(pid, []), sims.get(pid), bm25_scores.get(pid)))
+        return SearchResult(hits, effective, analysis, time.perf_counter() - start, candidates)

@@ -68,6 +68,11 @@ class Paper:
     abstract: str
     owners: list[str] = field(default_factory=list)
 
+    def author_names(self, n: int) -> str:
+        """The first `n` visible names, "et al." when more exist; "" when the listing names none."""
+        more = len(self.authors) > n or self.authors_truncated
+        return ", ".join(self.authors[:n]) + (" et al." if more and self.authors else "")
+
     def to_json(self) -> dict[str, Any]:
         """The documented JSON form of a paper (README: "JSON fields")."""
         data = asdict(self)
@@ -91,6 +96,8 @@ class SearchHit:
     dense_rank: int | None = None
     bm25_rank: int | None = None
     chunks: list[str] = field(default_factory=list)
+    dense_sim: float | None = None  # cosine similarity of the best chunk, when dense retrieval found it
+    bm25_score: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = self.paper.to_json()

@@ -93,3 +93,46 @@ def test_cli_search_batch_and_json(seed_index, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "rag.cli", "search", "x", "--year", "20x3"],
                          capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode != 0 and "--year" in bad.stderr
+
+
+FILTER_CASES = [
+    Filters(authors=["Strodthoff"]), Filters(authors=["N. Strodthoff", "Tayebi Arasteh"]), Filters(authors=["Binder"]),
+    Filters(authors=["Müller-Franzes"]), Filters(listings=["Daily"]), Filters(listings=["TU Munich"], year_from=2024),
+    Filters(year_from=2023, year_to=2024), Filters(year_to=2022), Filters(categories=["cv", "LG"]),
+    Filters(has_code=True), Filters(has_code=False, year_from=2025), Filters(authors=["Nobody Known"]),
+]
+
+
+def test_paper_table_agrees_with_the_reference_filters(retriever):
+    papers = retriever.index.papers
+    for f in FILTER_CASES:
+        assert [p.paper_id for p in retriever.table.allowed(f)] == [p.paper_id for p in f.apply(papers)], f.describe()
+
+
+def test_broad_filters_go_to_chroma_as_where_and_post_check(retriever, monkeypatch):
+    # With the `$in` limit lowered, the seed corpus takes the path a 100k corpus takes.
+    small = retriever.search("deep learning for medical images", k=10, filters=Filters(year_from=2024), analyse=False)
+    monkeypatch.setattr(type(retriever), "MAX_IN_IDS", 5)
+    for f in (Filters(year_from=2024), Filters(listings=["Strodthoff"], has_code=False), Filters(categories=["cv"])):
+        allowed = {p.paper_id for p in f.apply(retriever.index.papers)}
+        result = retriever.search("deep learning for medical images", k=10, filters=f, analyse=False)
+        assert result.hits and all(h.paper.paper_id in allowed for h in result.hits), f.describe()
+        assert any(h.dense_rank for h in result.hits), f.describe()
+    again = retriever.search("deep learning for medical images", k=10, filters=Filters(year_from=2024), analyse=False)
+    assert titles(again) == titles(small)
+
+
+def test_listing_owner_that_is_no_person_is_not_a_name(retriever):
+    assert any("Daily Papers" in p.owners for p in retriever.index.papers)
+    assert retriever.analyser.authors_in("Daily papers about segmentation") == []
+    assert retriever.analyser.authors_in("What does Nils Strodthoff's group do?") == ["Nils Strodthoff"]
+    assert retriever.analyser.authors_in("papers of soroosh tayebi arasteh") == ["Soroosh Tayebi Arasteh"]
+
+
+def test_listing_named_in_the_question(retriever):
+    both = retriever.analyser.analyse("How does the ECG work in Strodthoff's listing compare with the Daily Papers listing?")
+    assert both.filters.listings == ["Daily Papers", "Strodthoff"] and both.filters.authors == []
+    owners = {o for p in retriever.table.allowed(both.filters) for o in p.owners}
+    assert owners == {"Daily Papers", "Nils Strodthoff"}
+    group = retriever.analyser.analyse("What does the TU Munich group publish on privacy?")
+    assert group.filters.listings == ["AI in Medicine and Healthcare, TU Munich"]

@@ -16,8 +16,7 @@ SOURCE_GROUP = "source of last answer"
 def short_authors(paper: Paper, n: int = 3) -> str:
     if not paper.authors:
         return f"{paper.n_authors} authors" if paper.n_authors else ""
-    more = len(paper.authors) > n or paper.authors_truncated
-    return ", ".join(paper.authors[:n]) + (" et al." if more else "")
+    return paper.author_names(n)
 
 
 def papers_table(papers: list[Paper], query: str = "") -> pd.DataFrame:

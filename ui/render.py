@@ -71,9 +71,7 @@ def highlight(abstract: str, evidence: list[str]) -> str:
 def authors_text(paper: Paper) -> str:
     if not paper.authors:
         return f"{paper.n_authors} authors (names not listed)" if paper.n_authors else "authors not listed"
-    shown = paper.authors[:MAX_AUTHORS_SHOWN]
-    more = len(paper.authors) > MAX_AUTHORS_SHOWN or paper.authors_truncated
-    return ", ".join(shown) + (" et al." if more else "")
+    return paper.author_names(MAX_AUTHORS_SHOWN)
 
 
 def paper_card(paper: Paper, evidence: list[str] | None = None, n: int | None = None, card_id: str | None = None) -> str:

@@ -27,6 +27,10 @@ PARSERS = {
     "generic": generic.parse,
 }
 
+# Layouts of one researcher's own listing: their owner is a person, whose name a question may use.
+# (A group page or "Daily Papers" is owned by no one person.)
+PERSONAL_LAYOUTS = {"profile", "three-line"}
+
 
 class CorpusError(ValueError):
     """A listing file that cannot be read; the message names the file."""
