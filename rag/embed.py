@@ -3,6 +3,7 @@ the llama-index global settings. Nothing here ever contacts a model hub."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from functools import lru_cache
 
@@ -48,6 +49,32 @@ def get_embed_model(path: str, batch_size: int = 32):
     return model
 
 
+class EmbeddingUnavailable(RuntimeError):
+    """The embeddings endpoint failed; the message names it and never contains the key."""
+
+
+def get_embedder(settings, embed_path: str):
+    """The embedding model the settings ask for: the local MiniLM (default), or an
+    OpenAI-compatible embeddings endpoint when RAG_EMBED_BASE_URL is set."""
+    if not settings.embed_base_url:
+        return get_embed_model(embed_path, settings.embed_batch_size)
+    from rag.endpoint_embed import EndpointEmbedding
+
+    key = settings.embed_api_key or settings.openai_api_key
+    model = EndpointEmbedding(base_url=settings.embed_base_url, api_model=settings.embed_api_model,
+                              api_key=key.get_secret_value() if key else "not-needed",
+                              timeout_s=settings.llm_timeout_s, embed_batch_size=settings.embed_batch_size)
+    configure_llama_index(model)
+    return model
+
+
+def embedder_name(settings, embed_path: str) -> str:
+    """What made the vectors, as recorded in the index: vectors of different makers never mix."""
+    if settings.embed_base_url:
+        return f"endpoint:{settings.embed_api_model}@{settings.embed_base_url.rstrip('/')}"
+    return os.path.basename(os.path.dirname(embed_path)) + "/" + os.path.basename(embed_path)
+
+
 def configure_llama_index(embed_model=None, llm=None) -> None:
     """Always set both globals: llama-index's defaults would reach for OpenAI."""
     from llama_index.core import Settings as LlamaSettings
@@ -56,3 +83,16 @@ def configure_llama_index(embed_model=None, llm=None) -> None:
     if embed_model is not None:
         LlamaSettings.embed_model = embed_model
     LlamaSettings.llm = llm if llm is not None else MockLLM()
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run a block with `n` torch threads (ingest uses every core; queries use one)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

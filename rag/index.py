@@ -29,7 +29,7 @@ from typing import Callable
 from rag.config import Settings
 from rag.corpus import CorpusError, list_files, merge_entries, parse_text, read_text
 from rag.corpus.names import author_key, fold
-from rag.embed import count_tokens, get_tokenizer, model_path
+from rag.embed import EmbeddingUnavailable, count_tokens, embedder_name, get_tokenizer, model_path
 from rag.types import ListingReport, Paper
 
 STATE_FILE = "state.json"
@@ -199,7 +199,7 @@ class IngestSummary:
 
 
 def _config_fingerprint(settings: Settings, embed_path: str) -> dict:
-    return {"format": FORMAT_VERSION, "embed_model": os.path.basename(os.path.dirname(embed_path)) + "/" + os.path.basename(embed_path),
+    return {"format": FORMAT_VERSION, "embed_model": embedder_name(settings, embed_path),
             "chunk_tokens": settings.chunk_tokens, "chunk_overlap": settings.chunk_overlap,
             "chroma_mode": settings.chroma_mode,
             "chroma_address": f"{settings.chroma_host}:{settings.chroma_port}" if settings.chroma_mode == "http" else ""}
@@ -269,7 +269,9 @@ def ingest(settings: Settings, paths: list[Path] | None = None, rebuild: bool = 
         generation = datetime.now(timezone.utc).strftime("g%Y%m%dT%H%M%S%f")
         if rebuild:
             _set_aside_unreadable_store(settings)
-        built = _build_generation(settings, embed_path, generation, papers, reports, state if not rebuild else None, progress)
+        # Vectors are reused only from a generation embedded by the same model.
+        same_model = state and not rebuild and state.get("config", {}).get("embed_model") == fingerprint["embed_model"]
+        built = _build_generation(settings, embed_path, generation, papers, reports, state if same_model else None, progress)
         new_state = {
             "generation": generation, "collection": built["collection"], "config": fingerprint,
             "files": hashes, "file_stats": {r.path: [len(r.entries), len(r.skipped)] for r in reports},
@@ -348,17 +350,26 @@ def _build_generation(settings: Settings, embed_path: str, generation: str, pape
         cache = _old_embeddings(settings, previous)
         todo = [n for n in nodes if n.metadata["embed_sha"] not in cache]
         if todo:
-            from rag.embed import get_embed_model
+            from rag.embed import get_embedder, torch_threads
 
-            model = get_embed_model(embed_path, settings.embed_batch_size)
+            model = get_embedder(settings, embed_path)
+            # Longest first, batches of similar length: less padding, and the slowest batch
+            # shows in the progress bar at once.
             texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in todo]
+            tok = get_tokenizer(embed_path)
+            order = sorted(range(len(texts)), key=lambda i: -len(tok.encode(texts[i]).ids))
             step = max(1, settings.embed_batch_size)
-            for i in range(0, len(texts), step):
-                vectors = model.get_text_embedding_batch(texts[i : i + step])
-                for node, vec in zip(todo[i : i + step], vectors):
-                    cache[node.metadata["embed_sha"]] = vec
-                if progress:
-                    progress("embedding", min(i + step, len(texts)), len(texts))
+            with torch_threads(os.cpu_count() or 1):
+                for i in range(0, len(order), step):
+                    batch = order[i : i + step]
+                    try:
+                        vectors = model.get_text_embedding_batch([texts[j] for j in batch])
+                    except EmbeddingUnavailable as exc:
+                        raise IngestError(str(exc)) from exc
+                    for j, vec in zip(batch, vectors):
+                        cache[todo[j].metadata["embed_sha"]] = vec
+                    if progress:
+                        progress("embedding", min(i + step, len(texts)), len(texts))
         for node in nodes:
             node.embedding = cache[node.metadata["embed_sha"]]
 

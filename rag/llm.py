@@ -79,13 +79,14 @@ class LlamaServer:
     """A llama.cpp OpenAI-compatible server process on 127.0.0.1."""
 
     def __init__(self, model_path: Path, alias: str, n_ctx: int = 4096, threads: int = 2, port: int | None = None,
-                 log_path: Path | None = None):
+                 log_path: Path | None = None, extra_args: list[str] | None = None):
         self.model_path = Path(model_path)
         self.alias = alias
         self.port = port or free_port()
         self.n_ctx = n_ctx
         self.threads = threads
         self.log_path = log_path
+        self.extra_args = list(extra_args or [])  # e.g. ["--embedding", "True"] for an embeddings server
         self.process: subprocess.Popen | None = None
 
     @property
@@ -97,7 +98,7 @@ class LlamaServer:
             raise LLMUnavailable(f"model file {self.model_path} not found")
         cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path), "--model_alias", self.alias,
                "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(self.n_ctx),
-               "--n_threads", str(self.threads), "--verbose", "False"]
+               "--n_threads", str(self.threads), "--verbose", "False", *self.extra_args]
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         atexit.register(self.stop)
