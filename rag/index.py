@@ -402,6 +402,27 @@ def _drop_generation(settings: Settings, state: dict) -> None:
     with contextlib.suppress(Exception):
         chroma_client(settings).delete_collection(state["collection"])
     shutil.rmtree(settings.data_dir / "generations" / state["generation"], ignore_errors=True)
+    if settings.chroma_mode == "persistent":
+        _remove_orphan_segment_dirs(settings.chroma_dir)
+
+
+_SEGMENT_DIR_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _remove_orphan_segment_dirs(chroma_dir: Path) -> None:
+    """Delete vector-segment folders no collection uses any more. Chroma's delete_collection
+    leaves them on disk (chroma-core/chroma#5520), so each update would leave a full copy of
+    the old vectors behind. A folder is kept unless Chroma's own table no longer lists it."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{chroma_dir / 'chroma.sqlite3'}?mode=ro", uri=True)) as db:
+            live = {row[0] for row in db.execute("SELECT id FROM segments")}
+    except sqlite3.Error:
+        return  # an unknown store layout: leave everything as it is
+    for path in chroma_dir.iterdir():
+        if path.is_dir() and _SEGMENT_DIR_RE.fullmatch(path.name) and path.name not in live:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 # --- loading --------------------------------------------------------------------------------

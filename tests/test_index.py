@@ -57,6 +57,8 @@ def test_incremental_ingest(tmp_path, small_corpus):
     assert changed.reused == changed.chunks - changed.embedded
     assert {f.listing: f.status for f in changed.files}[path.name] == "changed"
     assert not (settings.data_dir / "generations" / first.generation).exists()  # old generation dropped
+    segment_dirs = [d for d in settings.chroma_dir.iterdir() if d.is_dir()]
+    assert len(segment_dirs) == 1, segment_dirs  # and its vector files with it (Chroma leaves them)
 
     shutil.copy(next(f for f in SEED_FILES if f.name.startswith("001")), small_corpus)
     added = ingest(settings, [small_corpus])
