@@ -423,7 +423,8 @@ def build_synthetic(seed: Settings, n: int, data_dir: Path, http_port: int | Non
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
     from rag.answer import split_sentences
-    from rag.index import PaperIndex, bm25_text, bm25_tokens, chroma_client, open_collection, paper_metadata, write_state
+    from rag.index import (PaperIndex, bm25_text, bm25_tokens, chroma_client, corpus_vocabulary, open_collection,
+                           paper_metadata, write_state)
 
     index = PaperIndex(seed)
     got = open_collection(chroma_client(seed), index.state["collection"]).get(include=["embeddings", "metadatas", "documents"])
@@ -449,6 +450,7 @@ def build_synthetic(seed: Settings, n: int, data_dir: Path, http_port: int | Non
     stores = [ChromaVectorStore(chroma_collection=open_collection(chroma_client(s), collection, create=True)) for s in targets]
     add_s = [0.0] * len(stores)
     papers, batch, n_chunks = [], [], 0
+    counts: dict[str, int] = {}
 
     def flush():
         for k, store in enumerate(stores):
@@ -466,6 +468,7 @@ def build_synthetic(seed: Settings, n: int, data_dir: Path, http_port: int | Non
         papers.append(paper)
         meta = paper_metadata(paper)
         parts = chunks[base.paper_id]
+        counts[paper.paper_id] = len(parts)
         for i, (doc, vec) in enumerate(parts):
             node = TextNode(id_=f"{paper.paper_id}-{i}", text=doc if real else shuffled(doc),
                             metadata={**meta, "chunk": i, "n_chunks": len(parts)},
@@ -489,6 +492,8 @@ def build_synthetic(seed: Settings, n: int, data_dir: Path, http_port: int | Non
     bm25.index([bm25_tokens(bm25_text(p)) for p in papers], show_progress=False)
     bm25.save(str(gen_dir / "bm25"))
     (gen_dir / "papers.json").write_text(json.dumps([p.to_json() | {"owners": p.owners} for p in papers], ensure_ascii=False))
+    (gen_dir / "vocabulary.txt").write_text("\n".join(sorted(corpus_vocabulary(papers))))
+    (gen_dir / "chunks.json").write_text(json.dumps(counts))
     (gen_dir / "reports.json").write_text(json.dumps(index.reports, ensure_ascii=False))
     write_state(data_dir, {"generation": generation, "collection": collection, "config": index.state["config"],
                            "files": {}, "file_stats": {}, "papers": len(papers), "chunks": n_chunks,

@@ -132,6 +132,23 @@ def bm25_tokens(text: str) -> list[str]:
     return [w[:-1] if len(w) > 4 and w.endswith("s") and not w.endswith("ss") else w for w in out]
 
 
+def corpus_vocabulary(papers: list[Paper]) -> set[str]:
+    """Every folded word of the titles and abstracts (for typo-tolerant "is this topic covered?")."""
+    words: set[str] = set()
+    for p in papers:
+        words.update(re.findall(r"[a-z]+", fold(p.abstract + " " + (p.title or ""))))
+    return words
+
+
+def chunk_counts(nodes) -> dict[str, int]:
+    """Chunks per paper id: with the "<paper_id>-<n>" chunk ids, what search needs to restrict
+    Chroma to the chunks of some papers."""
+    counts: dict[str, int] = {}
+    for node in nodes:
+        counts[node.metadata["paper_id"]] = counts.get(node.metadata["paper_id"], 0) + 1
+    return counts
+
+
 def bm25_text(paper: Paper) -> str:
     return " ".join([paper.title or "", " ".join(paper.authors), paper.abstract])
 
@@ -336,6 +353,7 @@ def _build_generation(settings: Settings, embed_path: str, generation: str, pape
             meta = paper_metadata(paper)
             chunks = chunk_paper(paper, embed_path, settings.chunk_tokens, settings.chunk_overlap)
             for i, chunk in enumerate(chunks):
+                # Chunk ids are "<paper_id>-<n>": search maps Chroma hits to papers by id alone.
                 node = TextNode(id_=f"{paper.paper_id}-{i}", text=chunk,
                                 metadata={**meta, "chunk": i, "n_chunks": len(chunks)},
                                 excluded_embed_metadata_keys=[k for k in meta if k != "title"] + ["chunk", "n_chunks"],
@@ -383,6 +401,8 @@ def _build_generation(settings: Settings, embed_path: str, generation: str, pape
         retriever.index(corpus_tokens, show_progress=False)
         retriever.save(str(gen_dir / "bm25"))
         (gen_dir / "papers.json").write_text(json.dumps([p.to_json() | {"owners": p.owners} for p in papers], ensure_ascii=False))
+        (gen_dir / "vocabulary.txt").write_text("\n".join(sorted(corpus_vocabulary(papers))))
+        (gen_dir / "chunks.json").write_text(json.dumps(chunk_counts(nodes)))
         (gen_dir / "reports.json").write_text(json.dumps([
             {"listing": r.listing, "path": r.path, "layout": r.layout, "owner": r.owner, "profile": r.profile,
              "records": len(r.entries), "skipped": len(r.skipped), "warnings": r.warnings} for r in reports
@@ -451,6 +471,22 @@ class PaperIndex:
         self._gen_dir = gen_dir
         self._bm25 = None
         self._store = None
+        self._collection = None
+        self._chunk_counts: dict[str, int] | None = None
+
+    @property
+    def chunk_counts(self) -> dict[str, int] | None:
+        """Chunks per paper id, saved at ingest; None for a generation written without them."""
+        if self._chunk_counts is None:
+            path = self._gen_dir / "chunks.json"
+            self._chunk_counts = json.loads(path.read_text()) if path.exists() else {}
+        return self._chunk_counts or None
+
+    @property
+    def vocabulary(self) -> set[str] | None:
+        """The corpus words saved at ingest; None for a generation written without them."""
+        path = self._gen_dir / "vocabulary.txt"
+        return set(path.read_text().split("\n")) if path.exists() else None
 
     @property
     def bm25(self):
@@ -461,18 +497,25 @@ class PaperIndex:
         return self._bm25
 
     @property
-    def store(self):
-        if self._store is None:
-            from llama_index.vector_stores.chroma import ChromaVectorStore
-
+    def collection(self):
+        """The generation's Chroma collection (queried directly by rag/retrieve.py)."""
+        if self._collection is None:
             try:
-                collection = open_collection(chroma_client(self.settings), self.state["collection"])
+                self._collection = open_collection(chroma_client(self.settings), self.state["collection"])
             except IndexMissingError:
                 raise
             except Exception as exc:
                 raise IndexMissingError(f"Chroma collection {self.state['collection']} is missing or unreadable "
                                         f"({exc}); rebuild with `rag ingest --rebuild`") from exc
-            self._store = ChromaVectorStore(chroma_collection=collection)
+        return self._collection
+
+    @property
+    def store(self):
+        """The same collection as a llama-index vector store."""
+        if self._store is None:
+            from llama_index.vector_stores.chroma import ChromaVectorStore
+
+            self._store = ChromaVectorStore(chroma_collection=self.collection)
         return self._store
 
     def author_keys(self, paper: Paper) -> set[str]:

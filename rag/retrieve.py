@@ -3,6 +3,7 @@ reciprocal rank fusion, collapsed to one hit per paper."""
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -10,8 +11,8 @@ from typing import Literal
 
 import numpy as np
 
-from rag.corpus.names import fold, name_matches, surname_key
-from rag.index import PaperIndex, bm25_tokens
+from rag.corpus.names import fold, name_match_tokens, name_matches, surname_key
+from rag.index import PaperIndex, bm25_tokens, corpus_vocabulary
 from rag.types import Paper, SearchHit
 
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -105,15 +106,21 @@ class PaperTable:
         self.has_code = np.array([p.has_code for p in papers], dtype=bool)
         self.categories = np.array([(p.category or "").upper() for p in papers], dtype=object)
         self.category_spellings: dict[str, set[str]] = {}  # upper-case -> as stored
-        by_surname: dict[str, set[int]] = {}
+        # surname -> (paper row, first given name) of every visible author and owner: what
+        # `name_matches` compares, folded once here instead of on every query.
+        self.by_surname: dict[str, list[tuple[int, str]]] = {}
+        keys: dict[str, tuple[str, str]] = {}
         groups: dict[tuple, list[int]] = {}
         for i, p in enumerate(papers):
             for name in (*p.authors, *p.owners):
-                by_surname.setdefault(surname_key(name), set()).add(i)
+                if name not in keys:
+                    tokens = name_match_tokens(name)
+                    keys[name] = (tokens[-1], tokens[0].split("-")[0]) if tokens else ("", "")
+                surname, first = keys[name]
+                self.by_surname.setdefault(surname, []).append((i, first))
             groups.setdefault((tuple(p.listings), tuple(p.owners)), []).append(i)
             if p.category:
                 self.category_spellings.setdefault(p.category.upper(), set()).add(p.category)
-        self.by_surname = {k: sorted(v) for k, v in by_surname.items()}
         self.listing_groups = [(papers[rows[0]], np.array(rows)) for rows in groups.values()]
 
     def mask(self, filters: Filters) -> np.ndarray:
@@ -128,8 +135,14 @@ class PaperTable:
         if filters.authors:
             by_author = np.zeros_like(allowed)
             for q in filters.authors:
-                for i in self.by_surname.get(surname_key(q), ()):
-                    by_author[i] = by_author[i] or author_matches(q, self.papers[i])
+                tokens = name_match_tokens(q)
+                if not tokens:
+                    continue
+                # As name_matches: same surname, and the same first name or its initial, if given.
+                wanted = tokens[0].split("-")[0] if len(tokens) > 1 else None
+                rows = [i for i, first in self.by_surname.get(tokens[-1], ())
+                        if wanted is None or first == wanted or (len(wanted) == 1 and first.startswith(wanted))]
+                by_author[rows] = True
             allowed &= by_author
         if filters.year_from is not None:
             allowed &= self.years >= filters.year_from
@@ -191,7 +204,8 @@ class QueryAnalyser:
 
     MAX_NAME_TOKENS = 6
 
-    def __init__(self, papers: list[Paper], person_owners: set[str] | None = None, other_owners: set[str] | None = None):
+    def __init__(self, papers: list[Paper], person_owners: set[str] | None = None, other_owners: set[str] | None = None,
+                 vocabulary: set[str] | None = None):
         self.person_owners = set(person_owners or ())
         # Listings no one person owns ("Daily Papers", a group page), by the phrases that name
         # them: the whole owner, or a part of it after a comma ("TU Munich").
@@ -202,22 +216,20 @@ class QueryAnalyser:
                     self.listing_phrases[" ".join(name_tokens(phrase))] = owner
         self.full_names: dict[str, str] = {}  # "first last" and the whole name, as joined name_tokens -> display
         self.surnames: dict[str, set[str]] = {}
-        vocabulary: set[str] = set()
-        for p in papers:
-            owners = [o for o in p.owners if person_owners is None or o in person_owners]
-            for name in list(p.authors) + owners:
-                if not re.search(r"[A-Z]", name[:1] or ""):
-                    continue
-                tokens = name.split()
-                if len(tokens) < 2 or len(tokens) > self.MAX_NAME_TOKENS:
-                    continue
-                self.full_names.setdefault(" ".join(name_tokens(f"{tokens[0]} {tokens[-1]}")), name)
-                self.full_names.setdefault(" ".join(name_tokens(name)), name)
-                self.surnames.setdefault(surname_key(name), set()).add(name)
-            vocabulary.update(re.findall(r"[a-z]+", fold(p.abstract + " " + (p.title or ""))))
-        self.vocabulary = vocabulary
+        names = dict.fromkeys(name for p in papers for name in (
+            *p.authors, *(o for o in p.owners if person_owners is None or o in person_owners)))
+        for name in names:  # each distinct name once, in order of appearance
+            if not re.search(r"[A-Z]", name[:1] or ""):
+                continue
+            tokens = name.split()
+            if len(tokens) < 2 or len(tokens) > self.MAX_NAME_TOKENS:
+                continue
+            self.full_names.setdefault(" ".join(name_tokens(f"{tokens[0]} {tokens[-1]}")), name)
+            self.full_names.setdefault(" ".join(name_tokens(name)), name)
+            self.surnames.setdefault(surname_key(name), set()).add(name)
+        self.vocabulary = vocabulary if vocabulary is not None else corpus_vocabulary(papers)
         self._by_first_letter: dict[str, list[str]] = {}
-        for word in sorted(vocabulary):
+        for word in sorted(self.vocabulary):
             self._by_first_letter.setdefault(word[0], []).append(word)
 
     def unknown_words(self, words: list[str]) -> list[str]:
@@ -295,10 +307,9 @@ class SearchResult:
 class Retriever:
     """Hybrid search over one loaded index."""
 
-    # Above this many allowed papers, ids are not sent to Chroma as one `$in` list (SQLite
-    # refuses more than ~32k variables, and long lists are slow): the year, code and category
-    # parts go as a `where` clause and the rest is checked on the results.
-    MAX_IN_IDS = 2000
+    # How dense() applies filters (measured at 100k papers / 170k chunks; README "Scale").
+    MAX_ID_LIST = 20000  # up to this many allowed papers: their chunk ids go to Chroma
+    MAX_OVERSAMPLED = 5000  # above: at most this many neighbours (~30 ms), filtered here
 
     def __init__(self, index: PaperIndex):
         from rag.corpus import PERSONAL_LAYOUTS
@@ -308,7 +319,8 @@ class Retriever:
         self.table = PaperTable(index.papers)
         owners = {r["owner"]: r.get("layout") in PERSONAL_LAYOUTS for r in index.reports if r.get("owner")}
         self.analyser = QueryAnalyser(index.papers, person_owners={o for o, person in owners.items() if person},
-                                      other_owners={o for o, person in owners.items() if not person})
+                                      other_owners={o for o, person in owners.items() if not person},
+                                      vocabulary=index.vocabulary)
         # One thread: a single query embeds as fast on one core, and the LLM server needs the other.
         self.torch_threads = 1
         self._embed = None
@@ -332,50 +344,55 @@ class Retriever:
                 torch.set_num_threads(self.torch_threads)
         return self._embed
 
-    def chroma_where(self, filters: Filters, allowed: np.ndarray | None) -> tuple[dict | None, bool]:
-        """The filters as a Chroma `where` clause, and whether results must still be checked
-        against `allowed` (author and listing filters that allow too many papers to list)."""
-        if allowed is None:
-            return None, False
-        if allowed.sum() <= self.MAX_IN_IDS:
-            return {"paper_id": {"$in": sorted(self.index.papers[i].paper_id for i in np.flatnonzero(allowed))}}, False
-        clauses: list[dict] = []
-        if filters.year_from is not None:
-            clauses.append({"year": {"$gte": filters.year_from}})
-        if filters.year_to is not None:
-            clauses.append({"year": {"$lte": filters.year_to}})
-        if filters.has_code is not None:
-            clauses.append({"has_code": {"$eq": filters.has_code}})
-        if filters.categories:
-            stored = sorted({s for c in filters.categories for s in self.table.category_spellings.get(c.upper(), ())})
-            clauses.append({"category": {"$in": stored or ["-"]}})
-        where = clauses[0] if len(clauses) == 1 else ({"$and": clauses} if clauses else None)
-        return where, bool(filters.authors or filters.listings)
-
-    def dense(self, query: str, n: int, filters: Filters, allowed: np.ndarray | None
+    def dense(self, query: str, n: int, allowed: np.ndarray | None
               ) -> tuple[list[str], dict[str, float], dict[str, list[str]]]:
-        """Paper ids by best chunk similarity, their similarity, and the matching chunk texts."""
-        from llama_index.core.vector_stores import VectorStoreQuery
+        """Paper ids by best chunk similarity, their similarity, and the matching chunk ids.
 
+        Chroma is asked for chunk ids and distances only (fetching metadata costs 10x more at
+        100k papers); chunk ids name their paper. Filters reach Chroma as the list of allowed
+        chunk ids (`ids=`, ~15 ms for 10k ids at 100k papers, where a `$in` on paper_id
+        metadata took 600 ms for 2k ids); filters that allow most of a large corpus fetch more
+        neighbours instead and are checked here.
+        """
         vector = self.embed_model.get_query_embedding(query)
-        where, post_check = self.chroma_where(filters, allowed)
-        top_k = n
-        if post_check:  # ask for more, in proportion to what the unchecked filters leave out
-            top_k = min(int(n * len(allowed) / allowed.sum()) + n, 20 * n)
-        query_args = {"where": where} if where else {}
-        result = self.index.store.query(VectorStoreQuery(query_embedding=vector, similarity_top_k=top_k), **query_args)
+        if allowed is None:
+            return self._nearest(vector, n, allowed=None)
+        n_allowed = int(allowed.sum())
+        counts = self.index.chunk_counts
+        if n_allowed > self.MAX_ID_LIST:
+            top_k = min(int(n * len(allowed) / n_allowed) + n, self.MAX_OVERSAMPLED)
+            return self._nearest(vector, top_k, allowed=allowed)
+        papers = [self.index.papers[i].paper_id for i in np.flatnonzero(allowed)]
+        if counts is None:  # a generation written before chunk counts were saved
+            return self._nearest(vector, n, where={"paper_id": {"$in": papers}})
+        return self._nearest(vector, n, ids=[f"{pid}-{c}" for pid in papers for c in range(counts.get(pid, 0))])
+
+    def _nearest(self, vector: list[float], top_k: int, allowed: np.ndarray | None = None,
+                 ids: list[str] | None = None, where: dict | None = None):
+        top_k = max(1, min(top_k, len(ids) if ids is not None else (self.index.state.get("chunks") or top_k)))
+        if ids == []:
+            return [], {}, {}
+        result = self.index.collection.query(query_embeddings=[vector], n_results=top_k, ids=ids, where=where,
+                                             include=["distances"])
         order: list[str] = []
         sims: dict[str, float] = {}
-        chunks: dict[str, list[str]] = {}
-        for node, sim in zip(result.nodes or [], result.similarities or []):
-            pid = node.metadata["paper_id"]
-            if post_check and not allowed[self.index.position[pid]]:
+        chunk_ids: dict[str, list[str]] = {}
+        for chunk_id, distance in zip(result["ids"][0], result["distances"][0]):
+            pid = chunk_id.rsplit("-", 1)[0]
+            if allowed is not None and not allowed[self.index.position[pid]]:
                 continue
             if pid not in sims:
                 order.append(pid)
-                sims[pid] = float(sim)
-            chunks.setdefault(pid, []).append(node.get_content())
-        return order, sims, chunks
+                # The scale llama-index's ChromaVectorStore reports, on which answer.py's thresholds are set.
+                sims[pid] = math.exp(-float(distance))
+            chunk_ids.setdefault(pid, []).append(chunk_id)
+        return order, sims, chunk_ids
+
+    def chunk_texts(self, chunk_ids: list[str]) -> dict[str, str]:
+        if not chunk_ids:
+            return {}
+        got = self.index.collection.get(ids=chunk_ids, include=["documents"])
+        return dict(zip(got["ids"], got["documents"]))
 
     def bm25(self, query: str, n: int, allowed: np.ndarray | None) -> tuple[list[str], dict[str, float]]:
         tokens = bm25_tokens(query)
@@ -416,7 +433,7 @@ class Retriever:
             return SearchResult([], effective, analysis, time.perf_counter() - start, 0)
 
         n = max(self.settings.candidates, k)
-        dense_ids, sims, chunks = self.dense(query, n * 2, effective, allowed) if mode in ("hybrid", "dense") else ([], {}, {})
+        dense_ids, sims, chunk_ids = self.dense(query, n * 2, allowed) if mode in ("hybrid", "dense") else ([], {}, {})
         bm25_ids, bm25_scores = self.bm25(query, n, allowed) if mode in ("hybrid", "bm25") else ([], {})
         fused: dict[str, float] = {}
         for ranking in (dense_ids[:n], bm25_ids):
@@ -425,6 +442,8 @@ class Retriever:
         ordered = sorted(fused, key=lambda pid: -fused[pid])[:k]
         dense_rank = {pid: r for r, pid in enumerate(dense_ids, start=1)}
         bm25_rank = {pid: r for r, pid in enumerate(bm25_ids, start=1)}
+        texts = self.chunk_texts([c for pid in ordered for c in chunk_ids.get(pid, [])])
+        chunks = {pid: [texts[c] for c in chunk_ids.get(pid, []) if c in texts] for pid in ordered}
         hits = []
         for pid in ordered:
             hits.append(SearchHit(self.index.by_id[pid], fused[pid], dense_rank.get(pid), bm25_rank.get(pid),

@@ -109,15 +109,16 @@ def test_paper_table_agrees_with_the_reference_filters(retriever):
         assert [p.paper_id for p in retriever.table.allowed(f)] == [p.paper_id for p in f.apply(papers)], f.describe()
 
 
-def test_broad_filters_go_to_chroma_as_where_and_post_check(retriever, monkeypatch):
-    # With the `$in` limit lowered, the seed corpus takes the path a 100k corpus takes.
+def test_broad_filters_are_checked_on_oversampled_neighbours(retriever, monkeypatch):
+    # With the id-list limit lowered, the seed corpus takes the path a 100k corpus takes.
     small = retriever.search("deep learning for medical images", k=10, filters=Filters(year_from=2024), analyse=False)
-    monkeypatch.setattr(type(retriever), "MAX_IN_IDS", 5)
+    monkeypatch.setattr(type(retriever), "MAX_ID_LIST", 5)
     for f in (Filters(year_from=2024), Filters(listings=["Strodthoff"], has_code=False), Filters(categories=["cv"])):
         allowed = {p.paper_id for p in f.apply(retriever.index.papers)}
         result = retriever.search("deep learning for medical images", k=10, filters=f, analyse=False)
         assert result.hits and all(h.paper.paper_id in allowed for h in result.hits), f.describe()
         assert any(h.dense_rank for h in result.hits), f.describe()
+        assert all(h.chunks for h in result.hits if h.dense_rank), f.describe()
     again = retriever.search("deep learning for medical images", k=10, filters=Filters(year_from=2024), analyse=False)
     assert titles(again) == titles(small)
 
@@ -136,3 +137,11 @@ def test_listing_named_in_the_question(retriever):
     assert owners == {"Daily Papers", "Nils Strodthoff"}
     group = retriever.analyser.analyse("What does the TU Munich group publish on privacy?")
     assert group.filters.listings == ["AI in Medicine and Healthcare, TU Munich"]
+
+
+def test_index_without_chunk_counts_filters_by_paper_id(retriever, monkeypatch):
+    f = Filters(authors=["Strodthoff"])
+    with_ids = titles(retriever.search("ECG foundation models", k=8, filters=f, analyse=False))
+    monkeypatch.setattr(retriever.index, "_chunk_counts", {})  # as a generation from before chunks.json
+    assert retriever.index.chunk_counts is None
+    assert titles(retriever.search("ECG foundation models", k=8, filters=f, analyse=False)) == with_ids

@@ -24,13 +24,15 @@ def fold(text: str) -> str:
     return text.lower()
 
 
-def _tokens(name: str) -> list[str]:
+def name_match_tokens(name: str) -> list[str]:
+    """The folded tokens names are compared by: "N. Strodthoff" -> ["n", "strodthoff"]."""
     return [t for t in re.split(r"[\s.]+", fold(name)) if t]
+
 
 
 def author_key(name: str) -> str:
     """Matching key of a full name: first given name (before any hyphen) + last token."""
-    tokens = _tokens(name)
+    tokens = name_match_tokens(name)
     if not tokens:
         return ""
     if len(tokens) == 1:
@@ -41,14 +43,14 @@ def author_key(name: str) -> str:
 
 def surname_key(name: str) -> str:
     """Folded last token of a name: what a question saying just "Strodthoff" matches."""
-    tokens = _tokens(name)
+    tokens = name_match_tokens(name)
     return tokens[-1] if tokens else ""
 
 
 def name_matches(query: str, author: str) -> bool:
     """Does a name as a user typed it ("strodthoff", "Nils Strodthoff", "N. Strodthoff") name this author?"""
-    q = _tokens(query)
-    a = _tokens(author)
+    q = name_match_tokens(query)
+    a = name_match_tokens(author)
     if not q or not a:
         return False
     if q[-1] != a[-1]:
