@@ -44,7 +44,7 @@ scale    synthetic corpora of 216 (the seeds), 10k and 100k papers (--quick: 2k 
          vector is the real 384-d chunk embedding (read from the seed index's Chroma collection) plus
          Gaussian noise (sigma 0.02), renormalised: no model calls. A generation is written the way
          rag/index.py writes one (Chroma collection through ChromaVectorStore, papers.json,
-         reports.json, bm25/, state.json) so that `PaperIndex` + `Retriever` load it unchanged. Then a
+         reports.json, chunks.json, vocabulary.txt, bm25/, state.json) so that `PaperIndex` + `Retriever` load it unchanged. Then a
          fresh process loads it and runs 40 hybrid searches (30 with --quick; query embedding as
          usual): load seconds, first-query seconds, p50/p95 ms with the breakdown above, and its RSS
          (VmRSS at the end, VmHWM peak). Done for the embedded PersistentClient and for a `chroma run`
