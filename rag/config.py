@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     ui_port: int = 7860
     ui_auth: SecretStr | None = None  # "user:password"; required to bind beyond loopback
     ui_allow_unauthenticated: bool = False  # explicit opt-out, with a warning
+    ui_queue_size: int = 32  # questions waiting for the LLM; more are turned away with a message
 
     @property
     def chroma_dir(self) -> Path:

@@ -285,7 +285,9 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         table.select(select_paper, None, card, api_name="select_paper")
         export_button.click(export, turns_state, export_file, api_name="export")
 
-    demo.queue(default_concurrency_limit=1)
+    # A bounded queue: past it, Gradio turns new questions away ("queue is full") instead of
+    # letting waits and memory grow without limit.
+    demo.queue(default_concurrency_limit=1, max_size=assistant.settings.ui_queue_size)
     return demo
 
 
