@@ -8,6 +8,7 @@ makes the Blocks for a given `rag.answer.Assistant` (the tests use it directly).
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -308,8 +309,21 @@ def check_binding(host: str, settings: Settings) -> tuple[str, str] | None:
                      "(or RAG_UI_ALLOW_UNAUTHENTICATED=true to accept the risk).")
 
 
+def limit_malloc_arenas(n: int = 2) -> None:
+    """Cap glibc's malloc arenas (as MALLOC_ARENA_MAX=2 would). By default each of Gradio's
+    worker threads gets its own arena that keeps what it freed: the app grew 200-350 MB over
+    100 questions from 10 sessions, and stayed flat with the cap (bench/load.py)."""
+    import ctypes
+    import ctypes.util
+
+    m_arena_max = -8  # from glibc's malloc.h
+    with contextlib.suppress(OSError, AttributeError, TypeError):  # not glibc: nothing to do
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt(m_arena_max, n)
+
+
 def main(settings: Settings | None = None, host: str | None = None, port: int | None = None) -> None:
     """Build the index if there is none, then serve the app until Ctrl-C."""
+    limit_malloc_arenas()
     from rag.config import get_settings
     from rag.index import ingest, read_state
 
