@@ -358,20 +358,20 @@ class Retriever:
         if allowed is None:
             return self._nearest(vector, n, allowed=None)
         n_allowed = int(allowed.sum())
-        counts = self.index.chunk_counts
         if n_allowed > self.MAX_ID_LIST:
             top_k = min(int(n * len(allowed) / n_allowed) + n, self.MAX_OVERSAMPLED)
             return self._nearest(vector, top_k, allowed=allowed)
         papers = [self.index.papers[i].paper_id for i in np.flatnonzero(allowed)]
+        counts = self.index.chunk_counts
         if counts is None:  # a generation written before chunk counts were saved
             return self._nearest(vector, n, where={"paper_id": {"$in": papers}})
         return self._nearest(vector, n, ids=[f"{pid}-{c}" for pid in papers for c in range(counts.get(pid, 0))])
 
     def _nearest(self, vector: list[float], top_k: int, allowed: np.ndarray | None = None,
                  ids: list[str] | None = None, where: dict | None = None):
-        top_k = max(1, min(top_k, len(ids) if ids is not None else (self.index.state.get("chunks") or top_k)))
         if ids == []:
             return [], {}, {}
+        top_k = max(1, min(top_k, len(ids) if ids is not None else (self.index.state.get("chunks") or top_k)))
         result = self.index.collection.query(query_embeddings=[vector], n_results=top_k, ids=ids, where=where,
                                              include=["distances"])
         order: list[str] = []

@@ -96,7 +96,7 @@ class SearchHit:
     dense_rank: int | None = None
     bm25_rank: int | None = None
     chunks: list[str] = field(default_factory=list)
-    dense_sim: float | None = None  # cosine similarity of the best chunk, when dense retrieval found it
+    dense_sim: float | None = None  # exp(-cosine distance) of the best chunk, when dense retrieval found it
     bm25_score: float | None = None
 
     def to_json(self) -> dict[str, Any]:

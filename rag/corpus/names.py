@@ -29,7 +29,6 @@ def name_match_tokens(name: str) -> list[str]:
     return [t for t in re.split(r"[\s.]+", fold(name)) if t]
 
 
-
 def author_key(name: str) -> str:
     """Matching key of a full name: first given name (before any hyphen) + last token."""
     tokens = name_match_tokens(name)
