@@ -198,7 +198,26 @@ def search(query: Optional[str] = typer.Argument(None), k: int = typer.Option(10
     title = f"{len(result.hits)} papers for {query!r} ({result.seconds * 1000:.0f} ms)"
     if not result.filters.is_empty():
         title += f"\nfilters: {result.filters.describe()}"
+    if result.plan is not None:
+        title += f"\nunderstood as: {result.plan.summary()}"
     console.print(paper_table(result.hits, title, score=True))
+
+
+@app.command()
+def plan(question: str = typer.Argument(..., help="A question, as you would ask it."),
+         as_json: bool = typer.Option(False, "--json", help="The whole QueryPlan as JSON.")) -> None:
+    """How a question is understood: its intent, filters, topic and what was recognised."""
+    from rag.retrieve import Retriever
+
+    if not question.strip():
+        fail("give a QUESTION")
+    result = Retriever(load_index()).analyser.analyse(question)
+    if as_json:
+        print(json.dumps(result.to_json(), ensure_ascii=False, indent=1))
+        return
+    console.print(f"understood as: {result.summary()}", markup=False, highlight=False)
+    for note in result.notes:
+        console.print(f"  {note}", markup=False, highlight=False)
 
 
 # --- answers -------------------------------------------------------------------------------
@@ -227,7 +246,9 @@ def run_answer(assistant, question: str, history: list[dict], filters, as_json: 
     answer = None
     streamed = False
     for event in assistant.stream(question, history, filters):
-        if event.kind == "token" and not as_json:
+        if event.kind == "plan" and not as_json:
+            err.print(f"[dim]understood as: {event.data.summary()}[/]", markup=True, highlight=False)
+        elif event.kind == "token" and not as_json:
             console.print(event.data, end="", markup=False, highlight=False, soft_wrap=True)
             streamed = True
         elif event.kind == "error" and not as_json:

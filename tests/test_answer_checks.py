@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from rag.answer import (Source, attribute_uncited, check_citations, fallback_rewrite, is_followup, not_in_records,
-                        support, unsupported_sentences)
+from rag.answer import Source, attribute_uncited, check_citations, fallback_rewrite, is_followup, support, unsupported_sentences
+from rag.answer.refusal import unheld_reason
+from rag.query.analyse import QueryAnalyser
 from rag.types import Paper, SearchHit
 
 
@@ -55,6 +56,11 @@ def test_post_hoc_attribution_only_when_uncited():
     titled = Source(3, paper("c", "Unrelated words entirely.", title="Diffusion-based Conditional ECG Generation"), [])
     text, added = attribute_uncited("- Diffusion-based Conditional ECG Generation (Juan et al., 2023)", [s1, titled])
     assert added == 1 and "[2]" in text  # names the second source's title
+
+
+def not_in_records(question, hits):
+    plan = QueryAnalyser([h.paper for h in hits]).analyse(question)
+    return unheld_reason(plan, hits, 5)
 
 
 def test_not_in_records():

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from rag.retrieve import Filters, analyse_years
+from rag.retrieve import Filters
 
 PAPER_FIELDS = ["paper_id", "listings", "owner", "title", "label", "authors", "authors_truncated", "n_authors",
                 "date", "year", "category", "has_code", "abstract"]
@@ -51,9 +51,18 @@ def test_year_and_code_analysis(retriever):
     assert "privacy" in result.hits[0].paper.abstract.lower()
     coded = retriever.search("papers with code", k=10)
     assert coded.filters.has_code and len(coded.hits) == 4 and all(h.paper.has_code for h in coded.hits)
-    assert analyse_years("since 2024") == (2024, None) and analyse_years("between 2020 and 2022") == (2020, 2022)
-    assert analyse_years("before 2021") == (None, 2020)
-    assert analyse_years("from 2022 onwards") == (2022, None) and analyse_years("papers from 2022") == (2022, 2022)
+
+
+def years(retriever, question):
+    f = retriever.analyser.analyse(question).filters
+    return f.year_from, f.year_to
+
+
+def test_year_forms(retriever):
+    assert years(retriever, "since 2024") == (2024, None) and years(retriever, "between 2020 and 2022") == (2020, 2022)
+    assert years(retriever, "before 2021") == (None, 2020) and years(retriever, "until 2021") == (None, 2021)
+    assert years(retriever, "from 2022 onwards") == (2022, None) and years(retriever, "papers from 2022") == (2022, 2022)
+    assert years(retriever, "after 2024") == (2025, None) and years(retriever, "from 2019 to 2021") == (2019, 2021)
 
 
 def test_explicit_filters(retriever):
@@ -64,10 +73,14 @@ def test_explicit_filters(retriever):
     assert all(h.paper.category == "CV" for h in cv.hits)
 
 
+def authors_in(retriever, question):
+    return retriever.analyser.analyse(question).filters.authors
+
+
 def test_lowercase_common_word_is_not_a_name(retriever):
-    assert retriever.analyser.authors_in("wind turbines and sound") == []
-    assert retriever.analyser.authors_in("papers by strodthoff") == ["strodthoff"]
-    assert retriever.analyser.authors_in("Müller-Franzes diffusion") == ["Müller-Franzes"]
+    assert authors_in(retriever, "wind turbines and sound") == []
+    assert authors_in(retriever, "papers by strodthoff") == ["Nils Strodthoff"]
+    assert authors_in(retriever, "Müller-Franzes diffusion") == ["Müller-Franzes"]  # two people share it
 
 
 def test_modes_differ(retriever):
@@ -125,16 +138,16 @@ def test_broad_filters_are_checked_on_oversampled_neighbours(retriever, monkeypa
 
 def test_listing_owner_that_is_no_person_is_not_a_name(retriever):
     assert any("Daily Papers" in p.owners for p in retriever.index.papers)
-    assert retriever.analyser.authors_in("Daily papers about segmentation") == []
-    assert retriever.analyser.authors_in("What does Nils Strodthoff's group do?") == ["Nils Strodthoff"]
-    assert retriever.analyser.authors_in("papers of soroosh tayebi arasteh") == ["Soroosh Tayebi Arasteh"]
+    assert authors_in(retriever, "Daily papers about segmentation") == []
+    assert retriever.analyser.analyse("What does Nils Strodthoff's group do?").filters.listings == ["Nils Strodthoff"]
+    assert authors_in(retriever, "papers of soroosh tayebi arasteh") == ["Soroosh Tayebi Arasteh"]
 
 
 def test_listing_named_in_the_question(retriever):
     both = retriever.analyser.analyse("How does the ECG work in Strodthoff's listing compare with the Daily Papers listing?")
-    assert both.filters.listings == ["Daily Papers", "Strodthoff"] and both.filters.authors == []
-    owners = {o for p in retriever.table.allowed(both.filters) for o in p.owners}
-    assert owners == {"Daily Papers", "Nils Strodthoff"}
+    assert [s.label for s in both.sides] == ["Daily Papers", "Nils Strodthoff"]
+    owners = [{o for p in retriever.table.allowed(s.filters) for o in p.owners} for s in both.sides]
+    assert "Nils Strodthoff" not in owners[0] and "Nils Strodthoff" in owners[1]
     group = retriever.analyser.analyse("What does the TU Munich group publish on privacy?")
     assert group.filters.listings == ["AI in Medicine and Healthcare, TU Munich"]
 

@@ -24,9 +24,13 @@ def fold(text: str) -> str:
     return text.lower()
 
 
+_UMLAUT_SPELLINGS = re.compile(r"(?<=[aou])e")
+
+
 def name_match_tokens(name: str) -> list[str]:
-    """The folded tokens names are compared by: "N. Strodthoff" -> ["n", "strodthoff"]."""
-    return [t for t in re.split(r"[\s.]+", fold(name)) if t]
+    """The folded tokens names are compared by: "N. Strodthoff" -> ["n", "strodthoff"].
+    "Müller", "Mueller" and a typed "Muller" meet: ue/oe/ae compare as u/o/a."""
+    return [_UMLAUT_SPELLINGS.sub("", t) for t in re.split(r"[\s.]+", fold(name)) if t]
 
 
 def author_key(name: str) -> str:

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from rag.catalog import answer_from_table
-from rag.retrieve import Filters
+from rag.answer.table import answer_from_table
 
 
-def table(retriever, question, filters=None):
-    analysed = retriever.analyser.analyse(question).filters
+def table(retriever, question):
+    """The computed answer, or None when the question's plan is not a table question."""
+    plan = retriever.analyser.analyse(question)
+    if not plan.intent.from_table or plan.unheld:
+        return None
     profiles = {r["owner"]: r["profile"] for r in retriever.index.reports if r.get("owner")}
-    return answer_from_table(question, retriever, (filters or Filters()).merged(analysed), profiles)
+    return answer_from_table(plan, retriever, profiles)
 
 
 def test_count_and_listing(retriever):
     a = table(retriever, "How many papers does Harald Binder have?")
-    assert a.text.startswith("18 papers") and len(a.papers) == 10
+    assert a.text.startswith("18 papers") and len(a.papers) == 10 and a.checks["number"] == 18
     assert a.papers[0].date >= a.papers[-1].date
 
 

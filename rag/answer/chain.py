@@ -1,0 +1,207 @@
+"""The answer chain: follow-up rewriting -> one `QueryPlan` -> a composer for its intent
+(computed table answers, refusals, comparisons, or retrieval + generation) -> citation check.
+
+The plan is computed once per question, here, and passed down; nothing after it re-reads
+the question's text to decide what was asked.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+
+from rag import prompts
+from rag.answer import compare, refusal
+from rag.answer.generate import Generated, select_evidence, source_block, stream_answer
+from rag.answer.records import Answer, AnswerKind, Event, EventKind, Source
+from rag.answer.rewrite import is_followup, rewrite
+from rag.answer.table import answer_from_table
+from rag.config import Settings, get_settings
+from rag.index import PaperIndex
+from rag.llm import LLM, LLMUnavailable
+from rag.query.filters import Filters
+from rag.query.plan import Intent, QueryPlan
+from rag.retrieve import Retriever
+
+MAX_QUESTION_CHARS = 2000
+PROMPT_PAPERS = 5  # papers given to the model for a factual question
+EVIDENCE_SENTENCES = 2  # per paper
+LIST_PAPERS, LIST_EVIDENCE = 8, 1  # a topic list wants breadth: more papers, one sentence each
+_ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def clean_question(question: str | None) -> str:
+    question = _ANSI_RE.sub("", (question or "").replace("\x00", ""))
+    return "".join(ch for ch in question if ch.isprintable() or ch in "\n\t").strip()
+
+
+class Assistant:
+    """The public API shared by the CLI and the UI: `ask()` for a whole answer, `stream()` for events."""
+
+    def __init__(self, settings: Settings | None = None, index: PaperIndex | None = None, llm: LLM | None = None,
+                 generate: bool = True):
+        self.settings = settings or get_settings()
+        self.index = index or PaperIndex(self.settings)
+        self.retriever = Retriever(self.index)
+        self.analyser = self.retriever.analyser
+        self.llm = llm or LLM(self.settings)
+        self.generate = generate  # False: stop at the sources (evaluation of retrieval and plans)
+        self.profiles = {r["owner"]: r.get("profile", {}) for r in self.index.reports
+                         if r.get("owner") and r.get("profile")}
+        by_letter: dict[str, list[str]] = {}
+        for word in sorted(self.analyser.vocabulary):
+            by_letter.setdefault(word[:1], []).append(word)
+        self._by_letter = by_letter
+
+    def ask(self, question: str, history: list[dict] | None = None, filters: Filters | None = None) -> Answer:
+        answer = None
+        for event in self.stream(question, history, filters):
+            if event.kind == EventKind.DONE:
+                answer = event.data
+        assert answer is not None
+        return answer
+
+    def plan(self, question: str, filters: Filters | None = None) -> QueryPlan:
+        """How a standalone question is understood (`rag plan`)."""
+        return self.analyser.analyse(clean_question(question), filters)
+
+    def close(self) -> None:
+        self.llm.close()
+
+    # --- the steps ------------------------------------------------------------------------
+
+    def stream(self, question: str, history: list[dict] | None = None, filters: Filters | None = None) -> Iterator[Event]:
+        run = _Run(self, clean_question(question), history or [], filters)
+        yield from run.events()
+
+
+class _Run:
+    """One question on its way through the chain, with its timings."""
+
+    def __init__(self, assistant: Assistant, question: str, history: list[dict], filters: Filters | None):
+        self.a = assistant
+        self.question = question
+        self.history = history
+        self.explicit = filters
+        self.start = time.perf_counter()
+        self.timings: dict[str, float | None] = {"retrieval_s": None, "first_token_s": None, "total_s": None}
+        self.standalone = question
+        self.plan: QueryPlan | None = None
+
+    def clock(self) -> float:
+        return round(time.perf_counter() - self.start, 3)
+
+    def answer(self, text: str, kind: str, sources: list[Source] | None = None, cited: list[int] | None = None,
+               refused: bool = False, model: str | None = None, **extra) -> Event:
+        sources = sources or []
+        self.timings["total_s"] = self.clock()
+        plan = self.plan
+        answer = Answer(self.question, text, refused, [sources[n - 1] for n in (cited or [])], sources,
+                        model or self.a.llm.model_name, self.timings, self.standalone, kind=kind,
+                        filters=plan.filters.describe() if plan else "", plan=plan.to_json() if plan else None, **extra)
+        return Event(EventKind.DONE, answer)
+
+    def events(self) -> Iterator[Event]:
+        q = self.question
+        if not q or not re.search(r"\w", q):
+            yield self.answer(prompts.EMPTY_QUESTION, AnswerKind.ERROR)
+            return
+        if len(q) > MAX_QUESTION_CHARS:
+            self.question = q[:200]
+            yield self.answer(prompts.QUESTION_TOO_LONG.format(n=len(q), limit=MAX_QUESTION_CHARS), AnswerKind.ERROR)
+            return
+        if refusal.INJECTION_RE.search(q):
+            yield self.answer(prompts.OUT_OF_SCOPE, AnswerKind.REFUSAL, refused=True,
+                              checks={"reason": "instructions in the question"})
+            return
+        yield Event(EventKind.STATUS, "understanding the question")
+        try:
+            self.standalone = rewrite(self.a.llm, q, self.history)
+        except LLMUnavailable as exc:
+            yield Event(EventKind.ERROR, str(exc))
+            yield self.answer(str(exc), AnswerKind.ERROR)
+            return
+        self.plan = self.a.analyser.analyse(self.standalone, self.explicit)  # the one analysis
+        self.plan.is_followup = is_followup(q, self.history)
+        yield Event(EventKind.PLAN, self.plan)
+        yield from self.compose(self.plan)
+
+    def compose(self, plan: QueryPlan) -> Iterator[Event]:
+        if plan.unheld is not None or not plan.intent.from_table:
+            yield from self.from_abstracts(plan)
+        else:
+            yield from self.from_table(plan)
+
+    def from_table(self, plan: QueryPlan) -> Iterator[Event]:
+        table = answer_from_table(plan, self.a.retriever, self.a.profiles)
+        self.timings["retrieval_s"] = self.clock()
+        sources = [Source(i, p, []) for i, p in enumerate(table.papers, start=1)]
+        yield Event(EventKind.SOURCES, sources)
+        self.timings["first_token_s"] = self.clock()
+        yield Event(EventKind.TOKEN, table.text)
+        checks = {"reason": table.kind, **table.checks} if table.refused else dict(table.checks)
+        kind = AnswerKind.REFUSAL if table.refused else AnswerKind.TABLE
+        cited = [] if table.refused else list(range(1, len(sources) + 1))
+        yield self.answer(table.text, kind, sources, cited, table.refused, model="table", checks=checks)
+
+    def from_abstracts(self, plan: QueryPlan) -> Iterator[Event]:
+        if plan.intent is Intent.COMPARE and plan.sides:
+            yield from self.comparison(plan)
+            return
+        yield Event(EventKind.STATUS, "searching the papers")
+        listing = plan.intent is Intent.TOPIC_LIST
+        n_papers, n_sentences = (LIST_PAPERS, LIST_EVIDENCE) if listing else (PROMPT_PAPERS, EVIDENCE_SENTENCES)
+        result = self.a.retriever.search(self.standalone, k=max(n_papers, self.a.settings.top_k), plan=plan)
+        self.timings["retrieval_s"] = self.clock()
+        hits = result.hits[:n_papers]
+        if not hits:
+            text = prompts.NO_PAPERS_MATCH_FILTERS.format(filters=result.filters.describe() or "none")
+            yield self.answer(text, AnswerKind.REFUSAL, refused=True)
+            return
+        sources = select_evidence(self.a.retriever.embed_model, self.standalone, hits, n_sentences)
+        missing = refusal.unheld_reason(plan, hits, PROMPT_PAPERS)
+        best_sim = max(h.dense_sim or 0.0 for h in hits)
+        topic_words = plan.topic.split()
+        unknown = refusal.unknown_words(topic_words, self.a.analyser.vocabulary, self.a._by_letter)
+        if missing or refusal.weak_retrieval(best_sim, topic_words, unknown):
+            text = refusal.refusal_text(missing)
+            yield Event(EventKind.SOURCES, sources)
+            self.timings["first_token_s"] = self.clock()
+            yield Event(EventKind.TOKEN, text)
+            yield self.answer(text, AnswerKind.REFUSAL, sources, refused=True,
+                              checks={"best_similarity": round(best_sim, 3), "unknown_words": unknown,
+                                      "reason": missing or "weak retrieval"})
+            return
+        yield Event(EventKind.SOURCES, sources)
+        user_prompt = prompts.ANSWER_PROMPT.format(sources=source_block(sources), question=self.standalone)
+        yield from self.generation(user_prompt, sources, {"best_similarity": round(best_sim, 3)})
+
+    def comparison(self, plan: QueryPlan) -> Iterator[Event]:
+        yield Event(EventKind.STATUS, "searching each side")
+        groups = compare.side_sources(plan, self.a.retriever, self.standalone)
+        self.timings["retrieval_s"] = self.clock()
+        sources = [s for _, group in groups for s in group]
+        yield Event(EventKind.SOURCES, sources)
+        if not sources:
+            text = prompts.COMPARE_NOTHING.format(labels=" or ".join(label for label, _ in groups))
+            yield Event(EventKind.TOKEN, text)
+            yield self.answer(text, AnswerKind.REFUSAL, refused=True, checks={"reason": "no side has papers"})
+            return
+        empty = [label for label, group in groups if not group]
+        yield from self.generation(compare.compare_prompt(self.standalone, groups), sources, {"empty_sides": empty})
+
+    def generation(self, user_prompt: str, sources: list[Source], checks: dict) -> Iterator[Event]:
+        if not self.a.generate:
+            yield self.answer("", AnswerKind.SOURCES, sources, checks=checks)
+            return
+        result: Generated | None = None
+        for item in stream_answer(self.a.llm, user_prompt, sources, self.timings, self.clock):
+            if isinstance(item, Generated):
+                result = item
+            else:
+                yield item
+        assert result is not None
+        kind = AnswerKind.ERROR if result.error else AnswerKind.RAG
+        yield self.answer(result.text, kind, sources, result.cited, cut_off=result.cut_off,
+                          checks={**result.checks, **checks})

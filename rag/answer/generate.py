@@ -1,0 +1,88 @@
+"""Generation from numbered sources: the evidence sentences of each paper, the prompt, the
+streamed LLM answer and its citation check."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag import prompts
+from rag.answer.citations import attribute_uncited, check_citations, content_words, split_sentences, unsupported_sentences
+from rag.answer.records import Event, EventKind, Source
+from rag.answer.refusal import INJECTION_RE
+from rag.llm import LLM, LLMUnavailable
+from rag.types import SearchHit
+
+FAKE_CITATION_RE = re.compile(r"\[\d+(?:\s*[,;]\s*\d+)*\]")
+LEXICAL_BONUS = 0.1  # per question word a sentence shares, added to its similarity
+
+
+def select_evidence(embed_model, question: str, hits: list[SearchHit], per_paper: int, start: int = 1,
+                    side: str = "") -> list[Source]:
+    """The sentences of each paper most similar to the question (in their original order)."""
+    sentences = [[s for s in split_sentences(h.paper.abstract) if not INJECTION_RE.search(s)]
+                 or ["(no usable sentence)"] for h in hits]
+    flat = [s for sents in sentences for s in sents]
+    if not flat:
+        return []
+    q = np.asarray(embed_model.get_query_embedding(question))
+    sims = np.asarray(embed_model.get_text_embedding_batch(flat)) @ q
+    q_words = content_words(question)
+    sources, offset = [], 0
+    for n, (hit, sents) in enumerate(zip(hits, sentences, strict=True), start=start):
+        scores = [sims[offset + i] + LEXICAL_BONUS * len(q_words & content_words(s)) for i, s in enumerate(sents)]
+        offset += len(sents)
+        best = sorted(np.argsort(scores)[::-1][:per_paper])
+        sources.append(Source(n, hit.paper, [sents[i] for i in best], hit.score, side))
+    return sources
+
+
+def source_block(sources: list[Source]) -> str:
+    blocks = []
+    for s in sources:
+        p = s.paper
+        who = p.author_names(1) or (f"{p.n_authors} authors" if p.n_authors else "authors not listed")
+        blocks.append(prompts.SOURCE_TEMPLATE.format(
+            n=s.n, label=p.label, who=who, year=f", {p.year}" if p.year else "", owner=p.owner or "unknown",
+            evidence=FAKE_CITATION_RE.sub("", " ".join(s.evidence))))  # only our numbers in the prompt
+    return "\n\n".join(blocks)
+
+
+@dataclass
+class Generated:
+    text: str
+    cited: list[int]
+    checks: dict
+    cut_off: bool
+    error: str | None
+
+
+def stream_answer(llm: LLM, user_prompt: str, sources: list[Source], timings: dict, clock) -> Iterator[Event | Generated]:
+    """Token events, then one `Generated` with the checked text."""
+    messages = [{"role": "system", "content": prompts.SYSTEM_PROMPT}, {"role": "user", "content": user_prompt}]
+    raw: list[str] = []
+    error = None
+    try:
+        for delta in llm.stream(messages):
+            if timings.get("first_token_s") is None:
+                timings["first_token_s"] = clock()
+            raw.append(delta)
+            yield Event(EventKind.TOKEN, delta)
+    except LLMUnavailable as exc:
+        error = str(exc)
+        yield Event(EventKind.ERROR, error)
+    clean, cited, removed = check_citations("".join(raw), len(sources))
+    clean, added = attribute_uncited(clean, sources)
+    if added:
+        _, cited, _ = check_citations(clean, len(sources))
+    flagged = unsupported_sentences(clean, sources)
+    cut_off = bool(error and raw)
+    if error and not raw:
+        clean = error
+    elif cut_off:
+        clean += prompts.CUT_OFF_NOTICE.format(reason=error)
+    checks = {"invalid_citations_removed": removed, "citations_added": added, "unsupported": flagged}
+    yield Generated(clean, cited, checks, cut_off, error if not raw else None)

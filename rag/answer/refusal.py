@@ -1,0 +1,58 @@
+"""Refusal is decided by the app, not the model: a question that steers the assistant, asks
+for what the records do not hold, or finds no paper close enough gets a plain answer saying so."""
+
+from __future__ import annotations
+
+import re
+
+from rapidfuzz import fuzz, process
+
+from rag import prompts
+from rag.query import lexicon as lx
+from rag.query.plan import QueryPlan
+from rag.types import SearchHit
+
+MIN_DENSE_SIM = 0.30  # below this best-chunk similarity, refuse
+UNKNOWN_WORD_SIM = 0.60  # a topic half made of words the corpus never uses needs this similarity
+TYPO_SCORE = 80  # rapidfuzz ratio at which an unknown word counts as a typo of a corpus word
+
+# Text that tries to steer the model. Abstracts are data: such sentences never become evidence,
+# and a question made of them gets the assistant's scope instead of an answer.
+INJECTION_RE = re.compile(
+    r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|prompts?|rules|above|previous)\b|"
+    r"\bsystem prompt\b|^\s*(system|assistant|user)\s*:|\byou are now\b|\bnew instructions?\b|<\|im_start\|>|\[INST\]",
+    re.IGNORECASE | re.MULTILINE)
+
+
+def unheld_reason(plan: QueryPlan, hits: list[SearchHit], n_papers: int) -> str | None:
+    """What the plan asks for that the records do not hold, unless the nearest abstracts state it."""
+    if plan.unheld is None:
+        return None
+    evidence = set(plan.unheld.evidence_words)
+    if evidence:
+        text = {t.norm for h in hits[:n_papers] for t in lx.tokenize(h.paper.abstract)}
+        if text & evidence:
+            return None
+    return plan.unheld.what
+
+
+def unknown_words(words: list[str], vocabulary: set[str], by_letter: dict[str, list[str]]) -> list[str]:
+    """Words no paper uses, after forgiving typos (same first letter, rapidfuzz ratio >= 80)."""
+    unknown = []
+    for word in words:
+        for part in (p for p in lx.fold(word).split("-") if len(p) > 2):
+            if part in vocabulary or lx.singular(part) in vocabulary or part + "s" in vocabulary:
+                continue
+            if not process.extractOne(part, by_letter.get(part[0], []), scorer=fuzz.ratio, score_cutoff=TYPO_SCORE):
+                unknown.append(part)
+    return unknown
+
+
+def weak_retrieval(best_sim: float, topic_words: list[str], unknown: list[str]) -> bool:
+    """Nothing close enough; or half the topic unknown to the corpus ("quantum cryptography")
+    with no close paper. A single paraphrased word ("fundus" for "fundoscopies") is not enough."""
+    return best_sim < MIN_DENSE_SIM or (len(unknown) >= max(1, len(topic_words)) / 2 and best_sim < UNKNOWN_WORD_SIM)
+
+
+def refusal_text(reason: str | None) -> str:
+    return prompts.REFUSAL_NOT_IN_RECORDS.format(what=reason) if reason else prompts.REFUSAL_NO_EVIDENCE

@@ -1,0 +1,272 @@
+"""Answers computed from the records, one small handler per table intent of the plan. Each
+handler cites what it lists and returns the computed facts (`checks`) beside the text."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rag import prompts
+from rag.corpus.names import author_key, name_matches
+from rag.query import lexicon as lx
+from rag.query.filters import Filters
+from rag.query.plan import Intent, QueryPlan
+from rag.retrieve import Retriever
+from rag.types import Paper
+
+LIST_LIMIT = 25  # papers shown in a list answer; the rest are counted
+COUNT_LIMIT = 10  # papers shown under a count
+TOP_COAUTHORS = 5
+TOPIC_CANDIDATES = 50  # hybrid-search candidates a topic membership is decided over
+MEMBER_SIM = 0.55  # a candidate matching no facet word is a member above this dense similarity
+
+
+@dataclass
+class TableAnswer:
+    text: str
+    papers: list[Paper] = dataclasses.field(default_factory=list)  # cited as [1], [2], … in this order
+    kind: str = ""
+    refused: bool = False  # the records do not hold what was asked; papers are the nearest
+    checks: dict = dataclasses.field(default_factory=dict)  # the computed facts: ids, number, by_year, …
+
+
+def answer_from_table(plan: QueryPlan, retriever: Retriever, profiles: dict[str, dict]) -> TableAnswer:
+    """The computed answer to a plan whose intent is a table intent."""
+    handler = HANDLERS[plan.intent]
+    return handler(Context(plan, retriever, profiles))
+
+
+@dataclass
+class Context:
+    plan: QueryPlan
+    retriever: Retriever
+    profiles: dict[str, dict]
+
+    @property
+    def filters(self) -> Filters:
+        return self.plan.filters
+
+    def papers(self) -> list[Paper]:
+        """The papers the filters allow, and, when the plan has a topic, that are about it."""
+        if self.plan.topic:
+            return topic_members(self.plan, self.retriever)
+        return self.retriever.allowed_papers(self.filters)
+
+    def scope(self) -> str:
+        parts = [self.filters.describe()] + ([prompts.TOPIC_SCOPE.format(topic=self.plan.topic)] if self.plan.topic else [])
+        return ", ".join(p for p in parts if p)
+
+
+def topic_members(plan: QueryPlan, retriever: Retriever) -> list[Paper]:
+    """Papers about the plan's topic: hybrid-search candidates that contain every facet's words,
+    or are very close to the topic by dense similarity."""
+    result = retriever.search(plan.topic, k=TOPIC_CANDIDATES, plan=plan)
+    facets = [lx.words(f) for f in plan.facets if lx.words(f)]
+    members = []
+    for hit in result.hits:
+        text = lx.words(f"{hit.paper.title or ''} {hit.paper.abstract}")
+        if all(words <= text for words in facets) or (hit.dense_sim or 0.0) >= MEMBER_SIM:
+            members.append(hit.paper)
+    return members
+
+
+def newest_first(papers: list[Paper]) -> list[Paper]:
+    return sorted(papers, key=lambda p: p.date or "", reverse=True)
+
+
+def numbered(papers: list[Paper], header: str, limit: int) -> TableAnswer:
+    shown = papers[:limit]
+    lines = [header] + [prompts.TABLE_ITEM.format(i=i, label=p.label, date=p.date or "undated")
+                        for i, p in enumerate(shown, start=1)]
+    if len(papers) > limit:
+        lines.append(prompts.TABLE_MORE.format(n=len(papers) - limit))
+    return TableAnswer("\n".join(lines), shown, checks={"ids": [p.paper_id for p in papers], "number": len(papers)})
+
+
+# --- one handler per intent -------------------------------------------------------------------
+
+
+def count(ctx: Context) -> TableAnswer:
+    papers = newest_first(ctx.papers())
+    scope = ctx.scope() or prompts.TABLE_SCOPE_ALL
+    if not papers:
+        return TableAnswer(prompts.COUNT_NONE.format(scope=scope), kind="count", checks={"ids": [], "number": 0})
+    answer = numbered(papers, prompts.COUNT_HEADER.format(n=len(papers), scope=scope), COUNT_LIMIT)
+    answer.kind = "count"
+    return answer
+
+
+def listing(ctx: Context) -> TableAnswer:
+    papers = newest_first(ctx.papers())
+    scope = ctx.scope() or prompts.TABLE_SCOPE_ALL
+    if not papers:
+        return TableAnswer(prompts.LIST_NONE.format(scope=scope), kind="list", checks={"ids": [], "number": 0})
+    answer = numbered(papers, prompts.LIST_HEADER.format(n=len(papers), scope=scope), LIST_LIMIT)
+    answer.kind = "list"
+    return answer
+
+
+def ordered(ctx: Context) -> TableAnswer:
+    newest = ctx.plan.intent is Intent.NEWEST
+    word = "newest" if newest else "oldest"
+    dated = sorted((p for p in ctx.papers() if p.date), key=lambda p: p.date or "", reverse=newest)
+    scope = f" ({ctx.scope()})" if ctx.scope() else ""
+    k = ctx.plan.k or 1
+    if not dated:
+        return TableAnswer(prompts.ORDER_NONE.format(scope=scope, word=word), kind=word, refused=True,
+                           checks={"ids": []})
+    top = dated[:k]
+    checks = {"ids": [p.paper_id for p in top]}
+    if k == 1:
+        best = top[0]
+        text = prompts.ORDER_ONE.format(word=word, scope=scope, label=best.label, date=best.date)
+        return TableAnswer(text, top, word, checks=checks)
+    answer = numbered(top, prompts.ORDER_MANY.format(k=len(top), word=word, scope=scope), k)
+    answer.kind, answer.checks = word, checks
+    return answer
+
+
+def per_year(ctx: Context) -> TableAnswer:
+    papers = ctx.papers()
+    by_year = Counter(p.year for p in papers)
+    rows = [prompts.PER_YEAR_ROW.format(year=y or "undated", n=n)
+            for y, n in sorted(by_year.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))]
+    scope = f" ({ctx.scope()})" if ctx.scope() else ""
+    text = "\n".join([prompts.PER_YEAR_HEADER.format(scope=scope, n=len(papers)), *rows])
+    return TableAnswer(text, [], "per-year", checks={"by_year": {str(y or "undated"): n for y, n in by_year.items()},
+                                                     "number": len(papers)})
+
+
+def per_listing(ctx: Context) -> TableAnswer:
+    papers = ctx.papers()
+    scope = f" ({ctx.scope()})" if ctx.scope() else ""
+    lines = [prompts.PER_LISTING_HEADER.format(scope=scope, n=len(papers))]
+    by_listing = {}
+    for report in ctx.retriever.index.reports:
+        n = sum(1 for p in papers if report["listing"] in p.listings)
+        owner = report.get("owner") or "no owner"
+        lines.append(prompts.PER_LISTING_ROW.format(listing=report["listing"], owner=owner, layout=report["layout"], n=n))
+        if n:
+            by_listing[owner] = n
+    return TableAnswer("\n".join(lines), [], "per-listing", checks={"by_listing": by_listing})
+
+
+def coauthors(ctx: Context) -> TableAnswer:
+    target = ctx.filters.authors[0]
+    own = ctx.retriever.allowed_papers(dataclasses.replace(ctx.filters, authors=[target]))
+    counts: Counter[str] = Counter()
+    display: dict[str, str] = {}
+    cited: dict[str, list[Paper]] = {}
+    for p in own:
+        for a in p.authors:
+            if name_matches(target, a):
+                continue
+            key = author_key(a)
+            counts[key] += 1
+            display.setdefault(key, a)
+            cited.setdefault(key, []).append(p)
+    if not counts:
+        return TableAnswer(prompts.COAUTHORS_NONE.format(who=target), [], "coauthors", refused=True)
+    cite: list[Paper] = []
+    lines = [prompts.COAUTHORS_HEADER.format(who=target, n=len(own))]
+    for key, n in counts.most_common(TOP_COAUTHORS):
+        refs = []
+        for p in cited[key][:3]:
+            if p not in cite:
+                cite.append(p)
+            refs.append(f"[{cite.index(p) + 1}]")
+        lines.append(prompts.COAUTHORS_ROW.format(name=display[key], n=n, refs=" ".join(refs)))
+    lines.append(prompts.COAUTHORS_NOTE)
+    top = [display[key] for key, _ in counts.most_common(TOP_COAUTHORS)]
+    return TableAnswer("\n".join(lines), cite, "coauthors", checks={"top": top})
+
+
+def joint(ctx: Context) -> TableAnswer:
+    """Papers by every named person (each by the author rule), within the other filters."""
+    people = ctx.filters.authors
+    sets = [{p.paper_id for p in ctx.retriever.allowed_papers(dataclasses.replace(ctx.filters, authors=[who]))}
+            for who in people]
+    both = set.intersection(*sets) if sets else set()
+    papers = newest_first([p for p in ctx.retriever.index.papers if p.paper_id in both])
+    who = " and ".join(people)
+    if not papers:
+        return TableAnswer(prompts.JOINT_NONE.format(who=who), [], "joint", checks={"ids": [], "number": 0})
+    answer = numbered(papers, prompts.JOINT_HEADER.format(n=len(papers), who=who), LIST_LIMIT)
+    answer.kind = "joint"
+    return answer
+
+
+def shared(ctx: Context) -> TableAnswer:
+    papers = [p for p in ctx.retriever.allowed_papers(ctx.filters) if len(p.listings) > 1]
+    if not papers:
+        return TableAnswer(prompts.SHARED_NONE, [], "shared", checks={"ids": [], "number": 0})
+    lines = [prompts.SHARED_HEADER.format(n=len(papers))]
+    lines += [prompts.TABLE_ITEM_LISTINGS.format(i=i, label=p.label, listings=", ".join(p.listings),
+                                                 owners=", ".join(p.owners)) for i, p in enumerate(papers, start=1)]
+    return TableAnswer("\n".join(lines), papers, "shared",
+                       checks={"ids": [p.paper_id for p in papers], "number": len(papers)})
+
+
+def field(ctx: Context) -> TableAnswer:
+    paper = ctx.retriever.index.by_id[ctx.plan.paper_id or ""]
+    render = FIELD_RENDERERS[ctx.plan.field or "authors"]
+    text, refused = render(paper)
+    return TableAnswer(text, [paper], f"field-{ctx.plan.field}", refused=refused, checks={"ids": [paper.paper_id]})
+
+
+def _authors(p: Paper) -> tuple[str, bool]:
+    if p.authors:
+        more = " et al." if p.authors_truncated else ""
+        return prompts.FIELD_AUTHORS.format(label=p.label, authors=", ".join(p.authors), more=more), False
+    count_ = f" only that it has {p.n_authors} authors" if p.n_authors else " no authors"
+    return prompts.FIELD_NO_AUTHORS.format(label=p.label, count=count_), True
+
+
+def _date(p: Paper) -> tuple[str, bool]:
+    if p.date:
+        return prompts.FIELD_DATE.format(label=p.label, date=p.date), False
+    return prompts.FIELD_NO_DATE.format(label=p.label), True
+
+
+def _category(p: Paper) -> tuple[str, bool]:
+    if p.category:
+        return prompts.FIELD_CATEGORY.format(label=p.label, category=p.category), False
+    return prompts.FIELD_NO_CATEGORY.format(label=p.label), True
+
+
+def _listing(p: Paper) -> tuple[str, bool]:
+    owners = ", ".join(p.owners) or "unknown owner"
+    return prompts.FIELD_LISTING.format(label=p.label, n=len(p.listings), listings=", ".join(p.listings),
+                                        owners=owners), False
+
+
+def _n_authors(p: Paper) -> tuple[str, bool]:
+    if p.n_authors or (p.authors and not p.authors_truncated):
+        n = p.n_authors or len(p.authors)
+        visible = f" ({', '.join(p.authors)})" if p.authors and not p.authors_truncated else ""
+        return prompts.FIELD_N_AUTHORS.format(label=p.label, n=n, visible=visible), False
+    return prompts.FIELD_NO_N_AUTHORS.format(label=p.label, n=len(p.authors)), True
+
+
+FIELD_RENDERERS: dict[str, Callable[[Paper], tuple[str, bool]]] = {
+    "authors": _authors, "date": _date, "category": _category, "listing": _listing, "n_authors": _n_authors,
+}
+
+
+def profile(ctx: Context) -> TableAnswer:
+    """A statistic a profile page states; the chain refuses before this when none states it."""
+    for owner, stats in ctx.profiles.items():
+        if any(name_matches(a, owner) for a in ctx.filters.authors) and ctx.plan.stat in stats:
+            text = prompts.PROFILE_STAT.format(owner=owner, stat=ctx.plan.stat, value=stats[ctx.plan.stat],
+                                               papers=stats.get("papers", "?"))
+            return TableAnswer(text, [], "profile", checks={"value": stats[ctx.plan.stat]})
+    return TableAnswer(prompts.REFUSAL_NOT_IN_RECORDS.format(what=f"the {ctx.plan.stat}"), [], "profile", refused=True)
+
+
+HANDLERS: dict[Intent, Callable[[Context], TableAnswer]] = {
+    Intent.COUNT: count, Intent.LIST: listing, Intent.NEWEST: ordered, Intent.OLDEST: ordered,
+    Intent.PER_YEAR: per_year, Intent.PER_LISTING: per_listing, Intent.COAUTHORS: coauthors,
+    Intent.JOINT: joint, Intent.SHARED: shared, Intent.FIELD: field, Intent.PROFILE: profile,
+}

@@ -1,0 +1,325 @@
+"""`QueryAnalyser.analyse(question) -> QueryPlan`, in three steps that combine:
+entities (what the question names), then intent (from cue words), then topic (what is left).
+
+No step matches a whole sentence: an intent is a handful of cue words, and any cue combines
+with any entities, so "binder's three newest", "the 3 most recent papers by Harald Binder"
+and "latest 3 from binder" reach the same plan.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from rapidfuzz.distance import OSA
+
+from rag.corpus.names import name_matches
+from rag.query import lexicon as lx
+from rag.query.entities import CorpusEntities, Entities
+from rag.query.filters import Filters
+from rag.query.lexicon import Token
+from rag.query.plan import Intent, QueryPlan, Side, Unheld
+from rag.types import Paper
+
+
+class QueryAnalyser:
+    """Understands questions against one corpus; build once per index."""
+
+    def __init__(self, papers: list[Paper], person_owners: set[str] | None = None,
+                 other_owners: set[str] | None = None, vocabulary: set[str] | None = None,
+                 profiles: dict[str, dict] | None = None):
+        self.entities = CorpusEntities(papers, person_owners or set(), other_owners or set(), vocabulary)
+        self.vocabulary = self.entities.vocabulary
+        self.profiles = profiles or {}
+        self._cues = sorted(w for w in lx.CUE_VOCABULARY | lx.STOP_WORDS if len(w) >= lx.TYPO_MIN_LENGTH)
+        self.calls = 0  # how many questions were analysed (tests check: once per question)
+
+    def analyse(self, question: str, explicit: Filters | None = None, today: date | None = None) -> QueryPlan:
+        self.calls += 1
+        tokens, corrections = self.correct(lx.tokenize(question))
+        found = self.entities.find(tokens, today, question)
+        cues = Cues(tokens, found)
+        plan = QueryPlan(question=question, intent=Intent.FACT, corrections=corrections)
+        plan.filters = self.filters_from(found)
+        if explicit is not None:
+            plan.filters = explicit.merged(plan.filters)
+        plan.facets = cues.facets()
+        plan.topic = " ".join(plan.facets)
+        papers = found.values("paper")
+        if papers:
+            plan.paper_id = str(papers[0])
+            plan.paper_label = next(p.label for p in self.entities.papers if p.paper_id == plan.paper_id)
+        self.decide_intent(plan, cues, found)
+        plan.notes = describe(found, corrections)
+        return plan
+
+    # --- step 0: cue words typed with one slip ----------------------------------------------
+
+    def correct(self, tokens: list[Token]) -> tuple[list[Token], dict[str, str]]:
+        fixed, corrections = [], {}
+        for tok in tokens:
+            word = tok.norm
+            if (len(word) >= lx.TYPO_MIN_LENGTH and word.isalpha() and word not in self.vocabulary
+                    and word not in lx.KNOWN_WORDS and word not in self.entities.surnames):
+                near = [c for c in self._cues if abs(len(c) - len(word)) <= 1
+                        and OSA.distance(c, word) <= lx.TYPO_MAX_DISTANCE]
+                near = [c for c in near if len(word) > lx.TYPO_MIN_LENGTH or c[0] == word[0]]
+                if len(near) == 1 or (near and near[0][0] == word[0]):
+                    corrections[tok.text] = near[0]
+                    tok = Token(tok.text, near[0], tok.start, tok.end)
+            fixed.append(tok)
+        return fixed, corrections
+
+    # --- step 1: entities -> filters --------------------------------------------------------
+
+    @staticmethod
+    def filters_from(found: Entities) -> Filters:
+        filters = Filters(authors=[str(v) for v in found.values("author")],
+                          listings=[str(v) for v in found.values("listing")],
+                          categories=[str(v) for v in found.values("category")])
+        for lo, hi in found.values("year"):
+            filters.year_from = lo if filters.year_from is None or (lo is not None and lo < filters.year_from) \
+                else filters.year_from
+            filters.year_to = hi if filters.year_to is None or (hi is not None and hi > filters.year_to) \
+                else filters.year_to
+        if code := found.values("code"):
+            filters.has_code = bool(code[0])
+        return filters
+
+    # --- step 2: intent ---------------------------------------------------------------------
+
+    def decide_intent(self, plan: QueryPlan, cues: Cues, found: Entities) -> None:
+        people = found.values("author") + found.values("listing")
+        plan.k = next(iter(found.values("number")), None)
+        unheld = cues.unheld(has_person=bool(found.of("author")))
+        stat = cues.profile_stat()
+        if cues.compares() and (len(people) >= 2 or len(plan.facets) >= 2):
+            plan.intent = Intent.COMPARE
+            plan.sides = self.sides(plan, found)
+            plan.filters = Filters(year_from=plan.filters.year_from, year_to=plan.filters.year_to,
+                                   has_code=plan.filters.has_code, categories=plan.filters.categories)
+        elif stat and (found.of("author") or found.of("listing")):
+            self.profile_plan(plan, stat)
+        elif unheld:
+            plan.unheld = unheld
+        elif cues.shared():
+            plan.intent = Intent.SHARED
+        elif cues.per_listing():
+            plan.intent = Intent.PER_LISTING
+        elif cues.per_year():
+            plan.intent = Intent.PER_YEAR
+        elif plan.paper_id and (field := cues.field()):
+            plan.intent, plan.field = Intent.FIELD, field
+        elif len(found.values("author")) >= 2 and (cues.with_people() or cues.joins_people()):
+            plan.intent = Intent.JOINT
+        elif order := cues.order():
+            plan.intent = order
+        elif cues.counts() and cues.counts_papers():
+            plan.intent = Intent.COUNT
+        elif cues.with_people() and found.of("author") and not cues.asks_for_papers():
+            plan.intent = Intent.COAUTHORS
+        else:
+            self.open_intent(plan, cues, found)
+        if plan.intent not in (Intent.NEWEST, Intent.OLDEST):
+            plan.k = None
+        if plan.intent is not Intent.FIELD:
+            plan.paper_id = plan.paper_id if plan.intent is Intent.FACT else None
+            plan.paper_label = plan.paper_label if plan.paper_id else None
+        if plan.intent.from_table and plan.intent not in (Intent.NEWEST, Intent.OLDEST, Intent.COUNT):
+            plan.topic, plan.facets = "", []
+
+    def profile_plan(self, plan: QueryPlan, stat: str) -> None:
+        """A profile statistic of a person: theirs is their own listing; unstated means unheld."""
+        people = plan.filters.authors + [x for x in plan.filters.listings if x in self.entities.person_owners]
+        plan.intent, plan.stat = Intent.PROFILE, stat
+        plan.filters = Filters(authors=people)
+        stated = any(stat in self.profiles.get(owner, {}) for owner in self.entities.person_owners
+                     for who in people if who == owner or name_matches(who, owner))
+        if not stated:
+            plan.unheld = Unheld(f"the {stat} of {' and '.join(people) or 'that researcher'}", [])
+
+    @staticmethod
+    def open_intent(plan: QueryPlan, cues: Cues, found: Entities) -> None:
+        """No table cue: a topic makes it a topic list or a fact question; none, a list."""
+        if plan.topic:
+            plan.intent = Intent.TOPIC_LIST if cues.asks_for_papers() or cues.about_only() else Intent.FACT
+            return
+        named = found.of("author") or found.of("listing") or found.of("year") or found.of("code") \
+            or found.of("category")
+        plan.intent = Intent.LIST
+        plan.confidence = 1.0 if named or cues.asks_for_papers() else 0.4
+
+    def sides(self, plan: QueryPlan, found: Entities) -> list[Side]:
+        """One side per person or listing named; else one per facet of the topic."""
+        topic = plan.topic
+        sides = [Side(str(v), Filters(authors=[str(v)]), topic) for v in found.values("author")]
+        sides += [Side(str(v), Filters(listings=[str(v)]), topic) for v in found.values("listing")]
+        if len(sides) >= 2:
+            return sides
+        return [Side(f, Filters(authors=sides[0].filters.authors, listings=sides[0].filters.listings) if sides
+                     else Filters(), f) for f in plan.facets]
+
+
+class Cues:
+    """The question's words once entities are removed, and the cue tests over them."""
+
+    def __init__(self, tokens: list[Token], found: Entities):
+        self.tokens = tokens
+        self.free = [t for i, t in enumerate(tokens) if not found.covered(i)]
+        self.kinds = {i: s.kind for s in found.spans for i in range(s.start, s.end)}
+        self.spans = found.spans
+        # Topic words: everything but filters; a paper's model name stays ("DataSHIELD used for").
+        self.topical = [t for i, t in enumerate(tokens) if self.kinds.get(i) in (None, "paper")]
+        self.norms = [t.norm for t in self.free]
+        self.text = " " + " ".join(t.norm for t in tokens) + " "
+        self.all = {t.norm for t in tokens}
+        self.words = set(self.norms)
+
+    def has(self, phrases) -> bool:
+        return any(f" {p} " in self.text for p in phrases)
+
+    def compares(self) -> bool:
+        return bool(self.words & lx.COMPARE_CUES)
+
+    def shared(self) -> bool:
+        """ "listed twice", "duplicates", or a multiplicity with a listing word ("on two pages")."""
+        if self.all & lx.DUPLICATE_CUES:
+            return True
+        many = bool(self.all & lx.MULTIPLE_CUES) or self.has(("more than one",))
+        return many and bool(self.all & lx.LISTING_NOUNS)
+
+    def per_listing(self) -> bool:
+        return self.has(lx.PER_LISTING_PHRASES) and (self.counts() or "papers" in self.all or "paper" in self.all)
+
+    def per_year(self) -> bool:
+        return self.has(lx.PER_YEAR_PHRASES)
+
+    def counts(self) -> bool:
+        return self.has(lx.COUNT_PHRASES)
+
+    def counts_papers(self) -> bool:
+        """ "How many papers …", "how many has binder", "how many from 2024", not "how many images
+        were used" (a number inside an abstract)."""
+        norms = [t.norm for t in self.tokens]
+        for cue in ("many", "number", "count", "much"):
+            if cue in norms:
+                rest = [i for i in range(norms.index(cue) + 1, len(norms))
+                        if norms[i] not in {"of", "the", "a", "an", "different", "distinct", "total", "in"}]
+                break
+        else:
+            return True
+        if not rest:
+            return True
+        i = rest[0]
+        word = lx.singular(norms[i])
+        if self.kinds.get(i) in ("author", "listing", "year", "code", "category"):
+            return True
+        return i not in self.kinds and (word in {lx.singular(w) for w in lx.PAPER_WORDS} or word in lx.STOP_WORDS
+                                        or word in lx.CORPUS_WORDS or word in lx.CODE_WORDS)
+
+    def order(self) -> Intent | None:
+        for i, word in enumerate(self.norms):
+            nxt = self.norms[i + 1] if i + 1 < len(self.norms) else ""
+            if word in lx.OLDEST_CUES and nxt not in {"author", "authors", "name"}:
+                return Intent.OLDEST
+            if word in lx.NEWEST_CUES and (word != "recent" or {"most", "three"} & self.words or nxt in lx.PAPER_WORDS):
+                return Intent.NEWEST
+        return None
+
+    def field(self) -> str | None:
+        if self.counts() and self.words & {"author", "authors", "people", "names"}:
+            return "n_authors"
+        for word in self.norms:
+            if field := lx.FIELD_CUES.get(word):
+                return field
+        if any(f" {w} " in self.text for w in ("who", "whom")) and self.words & lx.WORK_VERBS:
+            return "authors"
+        for phrase, field in lx.FIELD_PHRASES.items():
+            if f" {phrase} " in self.text:
+                return field
+        return None
+
+    def with_people(self) -> bool:
+        return bool(self.words & (lx.COAUTHOR_CUES | lx.WITH_CUES))
+
+    def asks_for_papers(self) -> bool:
+        """A paper word is what is asked for: "which papers", "what of binder's work", "papers on X",
+        not "what sampling rate did X's work find"."""
+        if self.all & {"who", "whom"}:
+            return False
+        norms = [t.norm for t in self.tokens]
+        if norms[:1] and norms[0] in lx.PAPER_WORDS | {"any", "anything", "all"}:
+            return True
+        for i, word in enumerate(norms):
+            if word in lx.LIST_CUES:
+                ahead = [w for j, w in enumerate(norms[i + 1:], start=i + 1)
+                         if w not in lx.STOP_WORDS and self.kinds.get(j) in (None, "paper") and w not in lx.NUMBER_WORDS
+                         and w not in lx.NEWEST_CUES | lx.OLDEST_CUES][:2]
+                if set(ahead) & lx.PAPER_WORDS:
+                    return True
+        return False
+
+    def joins_people(self) -> bool:
+        """Two names joined by "and" ("Strodthoff and Haverkamp"): papers by both."""
+        names = sorted((s.start, s.end) for s in self.spans if s.kind == "author")
+        return any(" ".join(t.norm for t in self.tokens[a[1]:b[0]]) in ("and", "&", "+")
+                   for a, b in zip(names, names[1:]))
+
+    def about_only(self) -> bool:
+        """ "anything on bowel sounds?", "papers about EEG": a topic with no question word."""
+        return self.norms[:1] == ["anything"] or not (self.all & {"what", "how", "why", "which", "who", "when",
+                                                                   "does", "do", "is", "are", "can"})
+
+    def profile_stat(self) -> str | None:
+        if " h index " in self.text:
+            return "h-index"
+        if " ai score " in self.text:
+            return "ai score"
+        return next((lx.PROFILE_STATS[w] for w in self.norms if w in lx.PROFILE_STATS and w not in {"h", "score"}),
+                    None)
+
+    def unheld(self, has_person: bool) -> Unheld | None:
+        for phrase, (what, evidence) in lx.UNHELD_PHRASES.items():
+            if f" {phrase} " in self.text:
+                return Unheld(what, (evidence or "").split())
+        for word in self.norms:
+            if word in lx.UNHELD:
+                what, evidence = lx.UNHELD[word]
+                if word in lx.UNHELD_NEEDS_PERSON and not has_person:
+                    continue
+                return Unheld(what, (evidence or "").split())
+        if self.profile_stat() in ("h-index", "citations"):
+            return Unheld("citation metrics for that researcher" if has_person else "citation counts", [])
+        return None
+
+    def facets(self) -> list[str]:
+        """Runs of topic words, split where a joiner or a stop word stands between them."""
+        runs: list[list[str]] = [[]]
+        for tok in self.topical:
+            word = tok.norm
+            if _is_topic_word(word):
+                runs[-1].append(tok.text if not tok.text.isupper() or len(tok.text) <= 1 else tok.text)
+            elif runs[-1]:
+                runs.append([])
+        return [" ".join(r) for r in runs if r]
+
+
+def _is_topic_word(word: str) -> bool:
+    if len(word) < 2 and not word.isdigit():
+        return False
+    return not (word in lx.STOP_WORDS or word in lx.PAPER_WORDS or word in lx.CORPUS_WORDS
+                or word in lx.CUE_VOCABULARY or word in lx.GENERIC_TOPIC_WORDS or word in lx.TOPIC_VERBS
+                or word in lx.NUMBER_WORDS or word in lx.FIELD_CUES or word in lx.CODE_WORDS
+                or word in lx.COMPARE_CUES or word in lx.WITH_CUES)
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, tuple):  # a year range
+        lo, hi = value
+        return str(lo) if lo == hi else f"{lo or '…'}–{hi or '…'}"
+    return str(value)
+
+
+def describe(found: Entities, corrections: dict[str, str]) -> list[str]:
+    notes = [f"{s.kind}: {_shown(s.value)}" for s in found.spans if s.kind != "number"]
+    notes += [f"read “{typed}” as “{fixed}”" for typed, fixed in corrections.items()]
+    return notes

@@ -1,0 +1,307 @@
+"""What a question names, recognised against the corpus itself: people, listings, papers
+(by title words or by a model name from their abstract), years, categories and the Code badge.
+
+Each recogniser returns spans over the question's tokens; the analyser removes the spans
+before it reads the intent and the topic, so a name is never also a topic word.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+
+from rag.corpus.names import author_key, name_match_tokens, surname_key
+from rag.query import lexicon as lx
+from rag.query.lexicon import Token
+from rag.types import Paper
+
+MAX_NAME_TOKENS = 6
+PAPER_NAME_MAX_PAPERS = 2  # a model name used by more papers names none of them
+TITLE_MATCH_MIN_WORDS = 3  # title words a question must share with a title to name it
+TITLE_MATCH_MIN_SHARE = 0.6  # ... and this share of the title's content words
+QUOTE_MATCH_SHARE = 0.8  # share of a quoted phrase's words one title must hold
+
+
+@dataclass
+class Span:
+    """Tokens [start, end) of the question that name one thing."""
+
+    start: int
+    end: int
+    kind: str  # author | listing | year | category | code | paper | number | stat | unheld
+    value: object = None
+
+    def covers(self, i: int) -> bool:
+        return self.start <= i < self.end
+
+
+@dataclass
+class Entities:
+    spans: list[Span] = field(default_factory=list)
+
+    def of(self, kind: str) -> list[Span]:
+        return [s for s in self.spans if s.kind == kind]
+
+    def values(self, kind: str) -> list:
+        return list(dict.fromkeys(s.value for s in self.of(kind)))
+
+    def covered(self, i: int) -> bool:
+        return any(s.covers(i) for s in self.spans)
+
+    def add(self, span: Span) -> None:
+        if not any(s.start < span.end and span.start < s.end for s in self.spans):
+            self.spans.append(span)
+
+
+def _norms(tokens: list[Token]) -> list[str]:
+    return [t.norm for t in tokens]
+
+
+class CorpusEntities:
+    """The names a question may use, built once per index from its papers and listings."""
+
+    def __init__(self, papers: list[Paper], person_owners: set[str], other_owners: set[str],
+                 vocabulary: set[str] | None = None):
+        self.person_owners = set(person_owners)
+        self.vocabulary = vocabulary if vocabulary is not None else _vocabulary(papers)
+        self.full_names: dict[str, str] = {}  # folded "first last" / whole name -> display
+        self.surnames: dict[str, set[str]] = {}
+        for name in dict.fromkeys(n for p in papers for n in (*p.authors, *(o for o in p.owners if o in person_owners))):
+            self._add_name(name)
+        self.listing_phrases: dict[str, str] = {}  # folded phrase -> owner
+        for owner in other_owners:
+            for phrase in [owner, *owner.split(",")[1:]]:
+                if len(phrase.split()) >= 2:
+                    self.listing_phrases[" ".join(_norms(lx.tokenize(phrase)))] = owner
+        owners = set(other_owners) | self.person_owners
+        for alias, owner in lx.LISTING_ALIASES.items():
+            if owner in owners:
+                self.listing_phrases[alias] = owner
+        self.categories = {p.category.upper(): p.category for p in papers if p.category}
+        self._index_papers(papers)
+
+    def _add_name(self, name: str) -> None:
+        tokens = name.split()
+        if not name[:1].isupper() or not 2 <= len(tokens) <= MAX_NAME_TOKENS:
+            return
+        self.full_names.setdefault(_name_key(f"{tokens[0]} {tokens[-1]}"), name)
+        self.full_names.setdefault(_name_key(name), name)
+        for k in range(1, len(tokens) - 1):  # "Tayebi Arasteh" for "Soroosh Tayebi Arasteh"
+            self.full_names.setdefault(_name_key(" ".join(tokens[k:])), name)
+        self.surnames.setdefault(surname_key(name), set()).add(name)
+
+    def _index_papers(self, papers: list[Paper]) -> None:
+        """Model names (rare capitalised words, "S4Sleep", "Medfusion") and title words -> papers."""
+        seen: dict[str, set[int]] = {}
+        lower = {w for p in papers for w in re.findall(r"\b[a-z][a-z-]+\b", _URL_RE.sub(" ", f"{p.title or ''} {p.abstract}"))}
+        self.title_words: dict[str, set[int]] = {}
+        self.title_sizes: list[int] = []
+        for i, p in enumerate(papers):
+            for word in _model_names(p):
+                if word not in lower:
+                    seen.setdefault(word, set()).add(i)
+            title = lx.words(p.title or "")
+            self.title_sizes.append(len(title))
+            for word in title:
+                self.title_words.setdefault(word, set()).add(i)
+        people = {part for name in self.full_names for part in name.split()}
+        self.paper_names = {w: rows for w, rows in seen.items()
+                            if len(rows) <= PAPER_NAME_MAX_PAPERS and w not in people and w not in lx.STOP_WORDS}
+        self.papers = papers
+
+    # --- recognisers -------------------------------------------------------------------
+
+    def find(self, tokens: list[Token], today: date | None = None, text: str = "") -> Entities:
+        found = Entities()
+        self.find_quoted_title(tokens, text, found)
+        self.find_listings(tokens, found)
+        self.find_authors(tokens, found)
+        find_years(tokens, found, today or date.today())
+        self.find_paper(tokens, found)
+        self.find_categories(tokens, found)
+        find_code(tokens, found)
+        find_number(tokens, found)
+        return found
+
+    def find_listings(self, tokens: list[Token], found: Entities) -> None:
+        norms = _norms(tokens)
+        for phrase, owner in self.listing_phrases.items():
+            n = len(phrase.split())
+            for i in range(len(norms) - n + 1):
+                if " ".join(norms[i:i + n]) == phrase:
+                    end = i + n + (1 if i + n < len(norms) and norms[i + n] in lx.LISTING_WORDS else 0)
+                    found.add(Span(i, end, "listing", owner))
+
+    def find_authors(self, tokens: list[Token], found: Entities) -> None:
+        norms = _norms(tokens)
+        keys = [_name_key(t.text) for t in tokens]
+        for i in range(len(norms)):
+            for j in range(min(i + MAX_NAME_TOKENS, len(norms)), i + 1, -1):
+                if display := self.full_names.get(" ".join(keys[i:j])):
+                    self._add_person(found, norms, i, j, display)
+                    break
+        covered = {surname_key(str(s.value)) for s in found.of("author")}
+        for i, tok in enumerate(tokens):
+            key = keys[i]
+            if key in covered or key not in self.surnames or len(key) < 2 or found.covered(i):
+                continue
+            # A lower-case word that is also an ordinary word of the corpus ("wind") is not a name.
+            if tok.text[0].islower() and (len(key) < 5 or key in self.vocabulary):
+                continue
+            names = self.surnames[key]
+            owner = next((n for n in names if n in self.person_owners), None)
+            one_person = len({author_key(n) for n in names}) == 1
+            self._add_person(found, norms, i, i + 1, owner or (min(names) if one_person else tok.text))
+            covered.add(key)
+
+    def _add_person(self, found: Entities, norms: list[str], i: int, j: int, display: str) -> None:
+        """A person, or their listing when a listing word follows ("Strodthoff's listing")."""
+        if display in self.person_owners and j < len(norms) and norms[j] in lx.LISTING_WORDS:
+            found.add(Span(i, j + 1, "listing", display))
+        else:
+            found.add(Span(i, j, "author", display))
+
+    def find_categories(self, tokens: list[Token], found: Entities) -> None:
+        for i, tok in enumerate(tokens):
+            code = tok.text.split(".")[-1].upper()
+            if code not in self.categories or found.covered(i):
+                continue
+            prefixed = "." in tok.text or (i > 0 and tokens[i - 1].norm in {"category", "categories", "arxiv"})
+            if prefixed or (tok.text.isupper() and len(code) >= 2 and tok.norm not in lx.STOP_WORDS):
+                found.add(Span(i, i + 1, "category", self.categories[code]))
+
+    def find_quoted_title(self, tokens: list[Token], text: str, found: Entities) -> None:
+        """A quoted phrase most of whose words are in one title names that paper ('Private, fair …')."""
+        for m in _QUOTED_RE.finditer(text):
+            inside = [i for i, t in enumerate(tokens) if m.start() < t.start and t.end <= m.end()]
+            quoted = {lx.singular(tokens[i].norm) for i in inside if tokens[i].norm not in lx.STOP_WORDS}
+            if len(quoted) < 2:
+                continue
+            shared: Counter[int] = Counter(row for word in quoted for row in self.title_words.get(word, ()))
+            if shared:
+                row, n = shared.most_common(1)[0]
+                if n >= QUOTE_MATCH_SHARE * len(quoted):
+                    found.add(Span(inside[0], inside[-1] + 1, "paper", self.papers[row].paper_id))
+                    return
+
+    def find_paper(self, tokens: list[Token], found: Entities) -> None:
+        """A paper named by most of its title's words, or by a model name of its abstract."""
+        if found.of("paper"):
+            return
+        if not self._find_by_title(tokens, found):
+            self._find_by_name(tokens, found)
+
+    def _find_by_title(self, tokens: list[Token], found: Entities) -> bool:
+        free = [i for i in range(len(tokens)) if not found.covered(i)]
+        words = {lx.singular(tokens[i].norm): i for i in free if tokens[i].norm not in lx.STOP_WORDS}
+        shared: Counter[int] = Counter()
+        for word in words:
+            for row in self.title_words.get(word, ()):
+                shared[row] += 1
+        if not shared:
+            return False
+        row, n = max(shared.items(), key=lambda kv: (kv[1] / max(1, self.title_sizes[kv[0]]), kv[1]))
+        if n < TITLE_MATCH_MIN_WORDS or n / max(1, self.title_sizes[row]) < TITLE_MATCH_MIN_SHARE:
+            return False
+        title = lx.words(self.papers[row].title or "")
+        positions = [i for w, i in words.items() if w in title]
+        found.add(Span(min(positions), max(positions) + 1, "paper", self.papers[row].paper_id))
+        return True
+
+    def _find_by_name(self, tokens: list[Token], found: Entities) -> None:
+        for i, tok in enumerate(tokens):
+            rows = self.paper_names.get(tok.norm)
+            if rows and not found.covered(i) and (tok.text[:1].isupper() or any(c.isdigit() for c in tok.text)):
+                best = max(rows, key=lambda r: (tok.norm in lx.words(self.papers[r].title or ""),
+                                                self.papers[r].abstract.count(tok.text), -r))
+                found.add(Span(i, i + 1, "paper", self.papers[best].paper_id))
+                return
+
+
+def _name_key(text: str) -> str:
+    return " ".join(name_match_tokens(text))
+
+
+def _vocabulary(papers: list[Paper]) -> set[str]:
+    return {t.norm for p in papers for t in lx.tokenize(f"{p.title or ''} {p.abstract}")}
+
+
+_NAME_RE = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][A-Za-z]*[A-Z0-9][\w-]*|[A-Z][a-z]{3,}[\w-]*|[A-Za-z]+\d[\w-]*)")
+
+
+def _model_names(paper: Paper) -> set[str]:
+    """Folded words that look like names of a model or dataset: capitalised inside a sentence,
+    or with inner capitals/digits; the part of a title before its colon."""
+    names = set()
+    title = paper.title or ""
+    if ":" in title and len(head := title.split(":")[0].split()) == 1:
+        names.add(lx.fold(head[0]))
+    for sentence in re.split(r"(?<=[.!?])\s+", paper.abstract):
+        for m in _NAME_RE.finditer(sentence):
+            if m.start() > 0:
+                names.add(lx.fold(m.group(1)))
+    return names
+
+
+_QUOTED_RE = re.compile(r"[\"“‘']([^\"”’']{6,})[\"”’']")
+_URL_RE = re.compile(r"\S+/\S+|\S+\.(?:com|org|io|net)\S*")
+_YEAR_RE = re.compile(r"^(19[5-9]\d|20\d\d)$")
+
+
+def find_years(tokens: list[Token], found: Entities, today: date) -> None:
+    """Years in every form: in/since/after/before/until/between/from…to/"last year"."""
+    norms = _norms(tokens)
+    years = [(i, int(n)) for i, n in enumerate(norms) if _YEAR_RE.match(n)]
+    text = " ".join(norms)
+    for phrase, delta in lx.RELATIVE_YEARS.items():
+        if phrase in text:
+            start = len(text[:text.index(phrase)].split())
+            year = today.year + delta
+            bound = norms[start - 1] if start else ""
+            lo, hi = _bounds(bound, year)
+            found.add(Span(start - (1 if bound in lx.YEAR_FROM | lx.YEAR_TO else 0), start + 2, "year", (lo, hi)))
+    if len(years) >= 2 and years[1][0] - years[0][0] <= 3:  # between X and Y, from X to Y, X-Y
+        (i, a), (j, b) = years[0], years[1]
+        start = i - 1 if i and norms[i - 1] in {"between", "from"} else i
+        found.add(Span(start, j + 1, "year", (min(a, b), max(a, b))))
+        return
+    for i, year in years:
+        bound = norms[i - 1] if i else ""
+        lo, hi = _bounds(bound, year)
+        if i + 1 < len(norms) and norms[i + 1] in {"on", "onward", "onwards", "later", "after"}:
+            lo, hi = year + (norms[i + 1] == "after"), None
+        elif i + 2 < len(norms) and norms[i + 1:i + 3] == ["or", "later"]:
+            lo, hi = year, None
+        elif i + 2 < len(norms) and norms[i + 1:i + 3] == ["or", "earlier"]:
+            lo, hi = None, year
+        found.add(Span(i - (1 if bound in lx.YEAR_FROM | lx.YEAR_TO else 0), i + 1, "year", (lo, hi)))
+
+
+def _bounds(cue: str, year: int) -> tuple[int | None, int | None]:
+    exclusive = 1 if cue in lx.YEAR_EXCLUSIVE else 0
+    if cue in lx.YEAR_FROM:
+        return year + exclusive, None
+    if cue in lx.YEAR_TO:
+        return None, year - exclusive
+    return year, year
+
+
+def find_code(tokens: list[Token], found: Entities) -> None:
+    for i, tok in enumerate(tokens):
+        if tok.norm in lx.CODE_WORDS or (tok.norm == "open" and i + 1 < len(tokens) and tokens[i + 1].norm == "source"):
+            negated = any(t.norm in lx.NEGATIONS for t in tokens[max(0, i - 3):i])
+            found.add(Span(i, i + 1, "code", not negated))
+            return
+
+
+def find_number(tokens: list[Token], found: Entities) -> None:
+    """A small count the question asks for ("the three most recent", "top 5")."""
+    for i, tok in enumerate(tokens):
+        if found.covered(i):
+            continue
+        value = lx.NUMBER_WORDS.get(tok.norm) or (int(tok.norm) if tok.norm.isdigit() and len(tok.norm) <= 2 else None)
+        if value:
+            found.add(Span(i, i + 1, "number", value))
+            return

@@ -1,0 +1,99 @@
+"""Question understanding: one `QueryPlan` per question, entities + intent + topic combining.
+
+The phrasings here are not those of eval/plan/*.jsonl: they check that cues combine with
+entities they were not written next to.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.query.plan import Intent
+
+
+@pytest.fixture(scope="module")
+def analyse(retriever):
+    return retriever.analyser.analyse
+
+
+@pytest.mark.parametrize("question, intent", [
+    ("tally of tayebi arasteh's preprints", Intent.COUNT),
+    ("count the papers with a code badge from 2022", Intent.COUNT),
+    ("latest 2 from the daily papers page", Intent.NEWEST),
+    ("earliest thing Binder has on his profile", Intent.OLDEST),
+    ("binder output by year", Intent.PER_YEAR),
+    ("papers in each of the lists, how many?", Intent.PER_LISTING),
+    ("who are Lopez Alcaraz's closest collaborators", Intent.COAUTHORS),
+    ("strodthoff + haverkamp joint papers", Intent.JOINT),
+    ("is the same abstract on two pages?", Intent.SHARED),
+    ("how many citations does harald binder have", Intent.PROFILE),
+    ("SSSD versus S4ECG: how do they differ", Intent.COMPARE),
+    ("show me work on sleep staging", Intent.TOPIC_LIST),
+    ("what accuracy did S4Sleep reach", Intent.FACT),
+    ("everything by Vielhaben", Intent.LIST),
+])
+def test_intents_combine_with_any_entities(analyse, question, intent):
+    assert analyse(question).intent == intent
+
+
+def test_entities_in_every_form(analyse):
+    plan = analyse("What did MEHARI et al. put out between 2021 and 2023?")
+    assert plan.intent is Intent.LIST and plan.filters.authors == ["Temesgen Mehari"]
+    assert (plan.filters.year_from, plan.filters.year_to) == (2021, 2023) and not plan.topic
+    assert analyse("zoeller's papers").filters.authors == analyse("Zöller's papers").filters.authors
+    last = analyse("which papers from last year use transformers")
+    assert last.filters.year_from == last.filters.year_to and last.topic == "transformers"
+    assert analyse("papers on the hugging face list about agents").filters.listings == ["Daily Papers"]
+
+
+def test_collection_words_are_not_topics(analyse):
+    for question in ("What is the oldest paper in the collection?", "newest stuff in the corpus",
+                     "how many entries are listed overall"):
+        plan = analyse(question)
+        assert plan.intent.from_table and plan.topic == "", (question, plan.summary())
+
+
+def test_topic_facets(analyse):
+    plan = analyse("which papers apply reinforcement learning to robotic surgery?")
+    assert plan.intent is Intent.TOPIC_LIST and plan.facets == ["reinforcement learning", "robotic surgery"]
+
+
+def test_named_paper_fields(analyse):
+    plan = analyse("when did the RadioRAG paper come out")
+    assert plan.intent is Intent.FIELD and plan.field == "date" and plan.paper_label.startswith("RadioRAG")
+    authors = analyse("who authored 'Diffusion Probabilistic Models beat GANs on Medical Images'")
+    assert authors.intent is Intent.FIELD and authors.field == "authors"
+
+
+def test_comparison_keeps_both_sides(analyse):
+    plan = analyse("contrast Strodthoff's explainability papers with what the TUM group does on it")
+    assert plan.intent is Intent.COMPARE and len(plan.sides) == 2
+    assert not plan.filters.authors and not plan.filters.listings  # no side narrows the other
+    assert "explainability" in plan.topic
+
+
+def test_unheld_and_unstated_profile(analyse):
+    assert analyse("what GPUs trained SSSD?").unheld.what == "the hardware used"
+    assert analyse("Strodthoff h index?").unheld is not None  # his listing states none
+    assert analyse("binder's h index").unheld is None
+    assert analyse("brain age prediction papers").unheld is None  # a topic, not a personal detail
+
+
+def test_cue_typos_are_corrected_not_corpus_words(analyse):
+    plan = analyse("hwo many papres by strodthoff")
+    assert plan.intent is Intent.COUNT and plan.corrections == {"hwo": "how", "papres": "papers"}
+    assert analyse("which papers use wavelets").corrections == {}
+
+
+def test_the_question_is_analysed_once(seed_index):
+    """A table question through the whole chain: one analysis, and the plan reaches the answer."""
+    from rag.answer import Assistant
+    from rag.index import PaperIndex
+
+    assistant = Assistant(seed_index, index=PaperIndex(seed_index), generate=False)
+    before = assistant.analyser.calls
+    answer = assistant.ask("how many papers did binder put out in 2026?")
+    assert assistant.analyser.calls == before + 1
+    assert answer.plan["intent"] == "count" and answer.checks["number"] == 4
+    assistant.ask("which papers use state space models?")  # retrieval path: still once
+    assert assistant.analyser.calls == before + 2
