@@ -7,6 +7,8 @@ import contextlib
 import os
 from functools import lru_cache
 
+from rag.errors import EmbeddingUnavailable as EmbeddingUnavailable  # re-exported; defined in rag.errors
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -47,10 +49,6 @@ def get_embed_model(path: str, batch_size: int = 32):
     model = MiniLMEmbedding(path, embed_batch_size=batch_size)
     configure_llama_index(model)
     return model
-
-
-class EmbeddingUnavailable(RuntimeError):
-    """The embeddings endpoint failed; the message names it and never contains the key."""
 
 
 def get_embedder(settings, embed_path: str):

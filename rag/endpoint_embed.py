@@ -10,7 +10,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from openai import OpenAI
 from pydantic import PrivateAttr
 
-from rag.embed import EmbeddingUnavailable
+from rag.errors import EmbeddingUnavailable
 
 
 class EndpointEmbedding(BaseEmbedding):

@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Callable
 
 from rag.config import Settings
-from rag.corpus import CorpusError, list_files, merge_entries, parse_text, read_text
+from rag.corpus import list_files, merge_entries, parse_text, read_text
 from rag.corpus.names import author_key, fold
-from rag.embed import EmbeddingUnavailable, count_tokens, embedder_name, get_tokenizer, model_path
+from rag.embed import count_tokens, embedder_name, get_tokenizer, model_path
+from rag.errors import CorpusError, EmbeddingUnavailable, IndexMissingError, IngestBusy, IngestError
 from rag.types import ListingReport, Paper
 
 STATE_FILE = "state.json"
@@ -40,14 +41,6 @@ to was were which with we our these those their they using use used via into tha
 not but been such more most other over under between both each how what when where who whom why
 all any some no nor only own same so too very will would should could may might must do does did
 paper papers study work works which about""".split())
-
-
-class IndexMissingError(RuntimeError):
-    """No usable index in the data dir."""
-
-
-class IngestError(RuntimeError):
-    """Ingest could not produce a new generation; the previous one is untouched."""
 
 
 # --- Chroma -----------------------------------------------------------------------------

@@ -21,15 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.config import Settings
+from rag.errors import LLMUnavailable as LLMUnavailable  # re-exported; defined in rag.errors
 
 QWEN_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 QWEN_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 QWEN_PARTS = 22
-
-
-class LLMUnavailable(RuntimeError):
-    """The endpoint cannot be reached or the embedded server cannot start. The message says
-    which endpoint and what to do; it never contains the API key."""
 
 
 def _package_dir(module: str) -> Path:

@@ -16,6 +16,7 @@ from rag.corpus.dates import resolve_years
 from rag.corpus.group import SECTION_RE
 from rag.corpus.lines import AUTHOR_COUNT_RE, CATEGORY_DATE_RE
 from rag.corpus.names import fold
+from rag.errors import CorpusError as CorpusError  # re-exported; defined in rag.errors
 from rag.types import ListingEntry, ListingReport, Paper
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
@@ -30,10 +31,6 @@ PARSERS = {
 # Layouts of one researcher's own listing: their owner is a person, whose name a question may use.
 # (A group page or "Daily Papers" is owned by no one person.)
 PERSONAL_LAYOUTS = {"profile", "three-line"}
-
-
-class CorpusError(ValueError):
-    """A listing file that cannot be read; the message names the file."""
 
 
 def read_text(path: Path) -> str:
