@@ -71,7 +71,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -201,7 +201,9 @@ def model_settings(model: str) -> dict:
 
     if model == "smollm":
         return {"llm_model_path": smollm_path(), "llm_model": "smollm2"}
-    joined = get_settings().data_dir / "models" / QWEN_FILE  # reuse the user's joined model, as bench.run does
+    joined = (
+        get_settings().data_dir / "models" / QWEN_FILE
+    )  # reuse the user's joined model, as bench.run does
     return {"llm_model_path": joined if joined.exists() else None, "llm_model": "qwen2.5-coder-1.5b-instruct"}
 
 
@@ -215,15 +217,23 @@ def served_app(args):
     limit_malloc_arenas()  # as ui.app.main() does for a real deployment
     with contextlib.ExitStack() as stack:
         data_dir = args.data_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rag-load-")))
-        settings = Settings(data_dir=data_dir, openai_base_url=None, openai_api_key=None, max_tokens=args.max_tokens,
-                            **({"ui_queue_size": args.queue_size} if args.queue_size else {}), **model_settings(args.model))
+        settings = Settings(
+            data_dir=data_dir,
+            openai_base_url=None,
+            openai_api_key=None,
+            max_tokens=args.max_tokens,
+            **({"ui_queue_size": args.queue_size} if args.queue_size else {}),
+            **model_settings(args.model),
+        )
         t = time.perf_counter()
         ingest(settings)
         print(f"index ready in {data_dir} ({time.perf_counter() - t:.0f} s)", flush=True)
         assistant = Assistant(settings)
         stack.callback(assistant.close)
         t = time.perf_counter()
-        assistant.retriever.search("warm up", k=1)  # as ui.app.main(): models loaded before the first question
+        assistant.retriever.search(
+            "warm up", k=1
+        )  # as ui.app.main(): models loaded before the first question
         assistant.llm.complete([{"role": "user", "content": "Say OK."}], max_tokens=4)  # starts llama.cpp
         print(f"warm-up (embedding model, llama.cpp server) {time.perf_counter() - t:.0f} s", flush=True)
         demo = build_app(assistant)
@@ -248,8 +258,13 @@ class Monitor(threading.Thread):
 
     def sample(self) -> dict:
         llm_pid = llm_server_pid(self.app_pid)
-        return {"t": round(time.perf_counter() - self.t0, 2), "queue": queue_length(self.url),
-                "app_mb": rss_mb(self.app_pid), "llm_mb": rss_mb(llm_pid), "load_1m": os.getloadavg()[0]}
+        return {
+            "t": round(time.perf_counter() - self.t0, 2),
+            "queue": queue_length(self.url),
+            "app_mb": rss_mb(self.app_pid),
+            "llm_mb": rss_mb(llm_pid),
+            "load_1m": os.getloadavg()[0],
+        }
 
     def run(self) -> None:
         while not self._halt.is_set():
@@ -261,7 +276,9 @@ class Monitor(threading.Thread):
         self.join()
 
     def queue_max(self, since: float = 0.0) -> int | None:
-        return max((s["queue"] for s in self.samples if s["t"] >= since and s["queue"] is not None), default=None)
+        return max(
+            (s["queue"] for s in self.samples if s["t"] >= since and s["queue"] is not None), default=None
+        )
 
     def memory_at(self, t: float) -> dict:
         """The first sample at or after time t (the last one if none)."""
@@ -288,8 +305,13 @@ def ask_and_time(client, question: str, t0: float) -> dict:
     except Exception as exc:  # recorded and counted by check (a)
         return row | {"error": f"{type(exc).__name__}: {exc}"}
     end = time.perf_counter()
-    return row | {"latency_s": round(end - start, 3), "queue_s": round((first or end) - start, 3),
-                  "finished_t": round(end - t0, 2), "chat": chat, "sources": sources}
+    return row | {
+        "latency_s": round(end - start, 3),
+        "queue_s": round((first or end) - start, 3),
+        "finished_t": round(end - t0, 2),
+        "chat": chat,
+        "sources": sources,
+    }
 
 
 def run_session(i: int, client, questions: list[str], barrier: threading.Barrier, t0: float) -> list[dict]:
@@ -298,8 +320,12 @@ def run_session(i: int, client, questions: list[str], barrier: threading.Barrier
     for k, question in enumerate(questions):
         row = ask_and_time(client, question, t0)
         rows.append({"session": i, "n": k + 1, **row})
-        took = f"{row['latency_s']:.1f} s (queue {row['queue_s']:.1f} s)" if "latency_s" in row else row["error"]
-        print(f"  {time.perf_counter() - t0:6.0f} s  session {i + 1:2d} question {k + 1:2d}: {took}", flush=True)
+        took = (
+            f"{row['latency_s']:.1f} s (queue {row['queue_s']:.1f} s)" if "latency_s" in row else row["error"]
+        )
+        print(
+            f"  {time.perf_counter() - t0:6.0f} s  session {i + 1:2d} question {k + 1:2d}: {took}", flush=True
+        )
     return rows
 
 
@@ -312,15 +338,19 @@ def judge(row: dict, own: list[str], foreign: set[str]) -> dict:
     users = [text_of(m).strip() for m in chat if m["role"] == "user"]
     heading = f"Sources for: {html.escape(row['question'][:120])}</h4>"
     problems = []
-    if users != own[:row["n"]]:
-        problems.append(f"chat questions {users!r} != this session's {own[:row['n']]!r}")
+    if users != own[: row["n"]]:
+        problems.append(f"chat questions {users!r} != this session's {own[: row['n']]!r}")
     if leaked := sorted(set(users) & foreign):
         problems.append(f"other sessions' questions in the chat: {leaked!r}")
     if heading not in (sources or ""):
         problems.append("sources panel not headed by this question")
     error = "**Error:**" in answer
-    return row | {"answer_chars": len(answer), "answer_error": answer[:200] if error else None,
-                  "complete": bool(answer) and not error, "leak": "; ".join(problems) or None}
+    return row | {
+        "answer_chars": len(answer),
+        "answer_error": answer[:200] if error else None,
+        "complete": bool(answer) and not error,
+        "leak": "; ".join(problems) or None,
+    }
 
 
 def run_sessions(url: str, n_sessions: int, n_questions: int) -> tuple[list[dict], float]:
@@ -373,9 +403,14 @@ def run_burst(url: str, queue_size: int, extra: int, monitor: Monitor) -> dict:
     for c in burst_clients + [blocker_client]:
         c.close()
     count = {k: sum(j["outcome"] == k for j in jobs) for k in ("completed", "rejected", "error")}
-    return {"jobs": n, **count, "wall_s": round(wall, 1), "queue_max": monitor.queue_max(since),
-            "messages": sorted({j["message"] for j in jobs if "message" in j}),
-            "latency_max_s": max((j["latency_s"] for j in jobs if "latency_s" in j), default=None)}
+    return {
+        "jobs": n,
+        **count,
+        "wall_s": round(wall, 1),
+        "queue_max": monitor.queue_max(since),
+        "messages": sorted({j["message"] for j in jobs if "message" in j}),
+        "latency_max_s": max((j["latency_s"] for j in jobs if "latency_s" in j), default=None),
+    }
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -389,40 +424,61 @@ def memory(monitor: Monitor, rows: list[dict], end: dict) -> dict:
     out = {}
     for who in ("app", "llm"):
         a, b = after.get(f"{who}_mb"), end.get(f"{who}_mb")
-        out[who] = {"start_mb": start.get(f"{who}_mb"), "after_10_mb": a, "end_mb": b,
-                    "growth_mb": None if a is None or b is None else round(b - a, 1)}
+        out[who] = {
+            "start_mb": start.get(f"{who}_mb"),
+            "after_10_mb": a,
+            "end_mb": b,
+            "growth_mb": None if a is None or b is None else round(b - a, 1),
+        }
     return out
 
 
-def checks(rows: list[dict], queue_size: int, queue_max: int | None, burst: dict | None, mem: dict,
-           max_growth: float) -> dict:
+def checks(
+    rows: list[dict], queue_size: int, queue_max: int | None, burst: dict | None, mem: dict, max_growth: float
+) -> dict:
     incomplete = [r for r in rows if not r["complete"]]
     leaks = [r for r in rows if r.get("leak")]
     result = {
-        "a_complete": {"pass": not incomplete, "detail": f"{len(rows) - len(incomplete)}/{len(rows)} answered; "
-                       f"{sum('error' in r for r in rows)} exceptions, "
-                       f"{sum(bool(r.get('answer_error')) for r in rows)} error answers, "
-                       f"{sum(r.get('answer_chars') == 0 for r in rows)} empty"},
-        "b_no_leaks": {"pass": not leaks and not any("error" in r for r in rows),
-                       "detail": f"{len(leaks)} of {len(rows)} chats wrong" + (f"; first: {leaks[0]['leak']}" if leaks else "")},
+        "a_complete": {
+            "pass": not incomplete,
+            "detail": f"{len(rows) - len(incomplete)}/{len(rows)} answered; "
+            f"{sum('error' in r for r in rows)} exceptions, "
+            f"{sum(bool(r.get('answer_error')) for r in rows)} error answers, "
+            f"{sum(r.get('answer_chars') == 0 for r in rows)} empty",
+        },
+        "b_no_leaks": {
+            "pass": not leaks and not any("error" in r for r in rows),
+            "detail": f"{len(leaks)} of {len(rows)} chats wrong"
+            + (f"; first: {leaks[0]['leak']}" if leaks else ""),
+        },
     }
     bounded = queue_max is not None and queue_max <= queue_size
     detail = f"max queue seen {queue_max} (limit {queue_size})"
     if burst is not None:
-        bounded = bounded and burst["rejected"] > 0 and burst["error"] == 0 and \
-            (burst["queue_max"] or 0) <= queue_size
-        detail += (f"; burst of {burst['jobs']}: {burst['completed']} completed, {burst['rejected']} rejected, "
-                   f"{burst['error']} other errors; messages {burst['messages']}")
+        bounded = (
+            bounded
+            and burst["rejected"] > 0
+            and burst["error"] == 0
+            and (burst["queue_max"] or 0) <= queue_size
+        )
+        detail += (
+            f"; burst of {burst['jobs']}: {burst['completed']} completed, {burst['rejected']} rejected, "
+            f"{burst['error']} other errors; messages {burst['messages']}"
+        )
     result["c_queue_bounded"] = {"pass": bounded, "detail": detail}
     growth = {who: mem[who]["growth_mb"] for who in mem}
     measured = [g for g in growth.values() if g is not None]
-    result["d_memory_flat"] = {"pass": all(g <= max_growth for g in measured) if measured else None,  # None: not measured
-                               "detail": f"growth after the first 10 answers: app {growth['app']} MB, "
-                                         f"LLM server {growth['llm']} MB (bound {max_growth:.0f} MB each)"}
+    result["d_memory_flat"] = {
+        "pass": all(g <= max_growth for g in measured) if measured else None,  # None: not measured
+        "detail": f"growth after the first 10 answers: app {growth['app']} MB, "
+        f"LLM server {growth['llm']} MB (bound {max_growth:.0f} MB each)",
+    }
     return result
 
 
-def summary(args, rows: list[dict], wall: float, queue_size: int, queue_max, burst, mem: dict) -> list[tuple[str, str]]:
+def summary(
+    args, rows: list[dict], wall: float, queue_size: int, queue_max, burst, mem: dict
+) -> list[tuple[str, str]]:
     def f(v, unit=""):
         return "–" if v is None else (f"{v:.1f}{unit}" if isinstance(v, float) else f"{v}{unit}")
 
@@ -439,12 +495,21 @@ def summary(args, rows: list[dict], wall: float, queue_size: int, queue_max, bur
     ]
     for who, name in (("app", "app RSS"), ("llm", "LLM server RSS")):
         m = mem[who]
-        lines.append((f"{name} start / after 10 / end", " / ".join(f(m[k], " MB") for k in ("start_mb", "after_10_mb", "end_mb"))
-                      + f"  (growth {f(m['growth_mb'], ' MB')})"))
+        lines.append(
+            (
+                f"{name} start / after 10 / end",
+                " / ".join(f(m[k], " MB") for k in ("start_mb", "after_10_mb", "end_mb"))
+                + f"  (growth {f(m['growth_mb'], ' MB')})",
+            )
+        )
     if burst:
-        lines.append(("burst: jobs / completed / rejected / errors",
-                      f"{burst['jobs']} / {burst['completed']} / {burst['rejected']} / {burst['error']}"
-                      f"  (queue max {f(burst['queue_max'])}, {f(burst['wall_s'], ' s')})"))
+        lines.append(
+            (
+                "burst: jobs / completed / rejected / errors",
+                f"{burst['jobs']} / {burst['completed']} / {burst['rejected']} / {burst['error']}"
+                f"  (queue max {f(burst['queue_max'])}, {f(burst['wall_s'], ' s')})",
+            )
+        )
     return lines
 
 
@@ -471,7 +536,10 @@ def show(lines: list[tuple[str, str]], result: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.load", description="Many users against the Gradio app (see the module docstring).")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.load",
+        description="Many users against the Gradio app (see the module docstring).",
+    )
     parser.add_argument("--sessions", type=int, default=10, help="simultaneous browser sessions")
     parser.add_argument("--questions", type=int, default=10, help="questions per session")
     parser.add_argument("--url", help="an app already running (default: serve one in this process)")
@@ -479,14 +547,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, help="index here (built or updated) instead of a temp dir")
     parser.add_argument("--model", choices=("smollm", "qwen"), default="smollm")
     parser.add_argument("--max-tokens", type=int, default=120)
-    parser.add_argument("--queue-size", type=int, help="Gradio queue max_size (ui_queue_size); default: the setting")
-    parser.add_argument("--burst", action=argparse.BooleanOptionalAction, default=True, help="the queue-full burst")
+    parser.add_argument(
+        "--queue-size", type=int, help="Gradio queue max_size (ui_queue_size); default: the setting"
+    )
+    parser.add_argument(
+        "--burst", action=argparse.BooleanOptionalAction, default=True, help="the queue-full burst"
+    )
     parser.add_argument("--burst-extra", type=int, default=8, help="burst jobs beyond the queue size")
     parser.add_argument("--max-growth-mb", type=float, default=150.0, help="memory check bound, per process")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "results")
     args = parser.parse_args(argv)
 
-    run = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     load = [os.getloadavg()[0]]
     with contextlib.ExitStack() as stack:
         if args.url:
@@ -507,7 +579,10 @@ def main(argv: list[str] | None = None) -> int:
         mem = memory(monitor, rows, end)
         burst = None
         if args.burst:
-            print(f"burst: {queue_size + args.burst_extra} jobs at once, queue size {queue_size} ...", flush=True)
+            print(
+                f"burst: {queue_size + args.burst_extra} jobs at once, queue size {queue_size} ...",
+                flush=True,
+            )
             burst = run_burst(url, queue_size, args.burst_extra, monitor)
         load.append(os.getloadavg()[0])
 
@@ -516,10 +591,27 @@ def main(argv: list[str] | None = None) -> int:
     show(lines, result)
     args.out.mkdir(parents=True, exist_ok=True)
     out_file = args.out / f"load-{run}.json"
-    out_file.write_text(json.dumps({
-        "run": run, "args": vars(args), "url_given": bool(args.url), "queue_size": queue_size, "cpus": os.cpu_count(),
-        "load_avg_1m": load, "wall_s": round(wall, 1), "summary": dict(lines), "checks": result, "memory": mem,
-        "burst": burst, "questions": rows, "samples": monitor.samples}, indent=1, default=str))
+    out_file.write_text(
+        json.dumps(
+            {
+                "run": run,
+                "args": vars(args),
+                "url_given": bool(args.url),
+                "queue_size": queue_size,
+                "cpus": os.cpu_count(),
+                "load_avg_1m": load,
+                "wall_s": round(wall, 1),
+                "summary": dict(lines),
+                "checks": result,
+                "memory": mem,
+                "burst": burst,
+                "questions": rows,
+                "samples": monitor.samples,
+            },
+            indent=1,
+            default=str,
+        )
+    )
     print(f"results: {out_file}")
     return 1 if any(c["pass"] is False for c in result.values()) else 0
 

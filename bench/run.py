@@ -44,7 +44,8 @@ scale    synthetic corpora of 216 (the seeds), 10k and 100k papers (--quick: 2k 
          vector is the real 384-d chunk embedding (read from the seed index's Chroma collection) plus
          Gaussian noise (sigma 0.02), renormalised: no model calls. A generation is written the way
          rag/index.py writes one (Chroma collection through ChromaVectorStore, papers.json,
-         reports.json, chunks.json, vocabulary.txt, bm25/, state.json) so that `PaperIndex` + `Retriever` load it unchanged. Then a
+         reports.json, chunks.json, vocabulary.txt, bm25/, state.json) so that `PaperIndex` +
+         `Retriever` load it unchanged. Then a
          fresh process loads it and runs 40 hybrid searches (30 with --quick; query embedding as
          usual): load seconds, first-query seconds, p50/p95 ms with the breakdown above, and its RSS
          (VmRSS at the end, VmHWM peak). Done for the embedded PersistentClient and for a `chroma run`
@@ -57,8 +58,9 @@ answers  with the embedded Qwen2.5-Coder-1.5B and with SmolLM2-135M (both throug
          the exact messages, re-sent with max_tokens=1; else chars/4), first-token and total p50/p95 s,
          ("generated_*": only the answers the model wrote; table answers and refusals need no model),
          and the same questions through llama-index's CitationQueryEngine (eval.run): ratio of total
-         p50 over all questions, and over the questions ours generated for. Evidence selection: for the same questions, the answer prompt with 2 evidence
-         sentences per paper vs with whole abstracts (chars; no generation).
+         p50 over all questions, and over the questions ours generated for. Evidence selection: for
+         the same questions, the answer prompt with 2 evidence sentences per paper vs with whole
+         abstracts (chars; no generation).
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ import tempfile
 import time
 import traceback
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from eval.metrics import percentile
@@ -93,17 +95,25 @@ SIGMA = 0.02
 
 
 def stats_ms(seconds: list[float]) -> dict:
-    return {"n": len(seconds), "p50_ms": 1000 * percentile(seconds, 50), "p95_ms": 1000 * percentile(seconds, 95),
-            "mean_ms": 1000 * sum(seconds) / len(seconds)}
+    return {
+        "n": len(seconds),
+        "p50_ms": 1000 * percentile(seconds, 50),
+        "p95_ms": 1000 * percentile(seconds, 95),
+        "mean_ms": 1000 * sum(seconds) / len(seconds),
+    }
 
 
 def disk_mb(path: Path) -> float:
     """Allocated size of a tree, like `du`."""
-    return sum(f.stat().st_blocks * 512 for f in path.rglob("*") if f.is_file() and not f.is_symlink()) / 2**20
+    return (
+        sum(f.stat().st_blocks * 512 for f in path.rglob("*") if f.is_file() and not f.is_symlink()) / 2**20
+    )
 
 
 def proc_status_mb(field: str, pid: str = "self") -> float:
-    return int(re.search(rf"^{field}:\s+(\d+)", Path(f"/proc/{pid}/status").read_text(), re.M).group(1)) / 1024
+    return (
+        int(re.search(rf"^{field}:\s+(\d+)", Path(f"/proc/{pid}/status").read_text(), re.M).group(1)) / 1024
+    )
 
 
 def tree_rss_mb(pid: int) -> float:
@@ -162,6 +172,7 @@ def time_queries(retriever, queries: list[str], modes=("hybrid",), baseline=None
                 return fn(*args, **kwargs)
             finally:
                 parts[name] += time.perf_counter() - t
+
         return wrapper
 
     retriever.analyser.analyse = timed("analyse", retriever.analyser.analyse)
@@ -214,11 +225,17 @@ def summarise(rows: list[dict], errors: list[str], mode: str, n: int) -> dict:
         return 1000 * percentile([part(r) for r in rows], 50)
 
     out = stats_ms([r["total"] for r in rows])
-    out |= {"analyse_ms": median_ms(lambda r: r.get("analyse", 0.0)), "embed_ms": median_ms(lambda r: r.get("embed", 0.0)),
-            "chroma_ms": median_ms(lambda r: r.get("dense", 0.0) - r.get("embed", 0.0)),
-            "bm25_ms": median_ms(lambda r: r.get("bm25", 0.0)),
-            "rest_ms": median_ms(lambda r: r["total"] - r.get("analyse", 0.0) - r.get("dense", 0.0) - r.get("bm25", 0.0)),
-            "filtered": sum(r["filtered"] for r in rows), "errors": len(errors)}
+    out |= {
+        "analyse_ms": median_ms(lambda r: r.get("analyse", 0.0)),
+        "embed_ms": median_ms(lambda r: r.get("embed", 0.0)),
+        "chroma_ms": median_ms(lambda r: r.get("dense", 0.0) - r.get("embed", 0.0)),
+        "bm25_ms": median_ms(lambda r: r.get("bm25", 0.0)),
+        "rest_ms": median_ms(
+            lambda r: r["total"] - r.get("analyse", 0.0) - r.get("dense", 0.0) - r.get("bm25", 0.0)
+        ),
+        "filtered": sum(r["filtered"] for r in rows),
+        "errors": len(errors),
+    }
     filtered = [r["total"] for r in rows if r["filtered"]]
     out["filtered_p50_ms"] = 1000 * percentile(filtered, 50) if filtered else None
     if errors:
@@ -267,10 +284,19 @@ def build_plain_index(papers, embed_path: str, chroma_path: Path):
 
     LlamaSettings.embed_model = get_embed_model(embed_path, 32)
     LlamaSettings.llm = MockLLM()
-    client = chromadb.PersistentClient(path=str(chroma_path), settings=ChromaSettings(anonymized_telemetry=False))
+    client = chromadb.PersistentClient(
+        path=str(chroma_path), settings=ChromaSettings(anonymized_telemetry=False)
+    )
     collection = client.create_collection("plain", metadata={"hnsw:space": "cosine"}, embedding_function=None)
-    docs = [Document(text=p.abstract, metadata={"paper_id": p.paper_id, "title": p.title or ""},
-                     excluded_embed_metadata_keys=["paper_id"], excluded_llm_metadata_keys=["paper_id"]) for p in papers]
+    docs = [
+        Document(
+            text=p.abstract,
+            metadata={"paper_id": p.paper_id, "title": p.title or ""},
+            excluded_embed_metadata_keys=["paper_id"],
+            excluded_llm_metadata_keys=["paper_id"],
+        )
+        for p in papers
+    ]
     storage = StorageContext.from_defaults(vector_store=ChromaVectorStore(chroma_collection=collection))
     return VectorStoreIndex.from_documents(docs, storage_context=storage)
 
@@ -288,7 +314,9 @@ def touch_one_abstract(seed_dir: Path, papers) -> tuple[Path, bytes]:
         found = [f for f in files if f.read_bytes().count(needle) == 1]
         if len(found) == 1:
             original = found[0].read_bytes()
-            found[0].write_bytes(original.replace(needle, needle + b" This sentence was added by the benchmark."))
+            found[0].write_bytes(
+                original.replace(needle, needle + b" This sentence was added by the benchmark.")
+            )
             return found[0], original
     raise RuntimeError("no single-line abstract found verbatim in the seed files")
 
@@ -301,7 +329,9 @@ def bench_ingest(ctx: Context) -> dict:
     shutil.copytree(PROJECT_ROOT / "seeds", seeds)
     settings = Settings(data_dir=ctx.tmp / "ingest", seeds=[seeds], chroma_mode="persistent")
     t = time.perf_counter()
-    get_embed_model(model_path(settings.embed_model_path), settings.embed_batch_size).get_text_embedding("warm-up")
+    get_embed_model(model_path(settings.embed_model_path), settings.embed_batch_size).get_text_embedding(
+        "warm-up"
+    )
     model_load_s = time.perf_counter() - t
 
     rows = []
@@ -309,9 +339,18 @@ def bench_ingest(ctx: Context) -> dict:
     def step(name: str) -> None:
         t = time.perf_counter()
         s = ingest(settings)
-        rows.append({"step": name, "seconds": time.perf_counter() - t, "status": s.status, "papers": s.papers,
-                     "chunks": s.chunks, "embedded": s.embedded, "reused": s.reused,
-                     "disk_mb": disk_mb(settings.data_dir)})
+        rows.append(
+            {
+                "step": name,
+                "seconds": time.perf_counter() - t,
+                "status": s.status,
+                "papers": s.papers,
+                "chunks": s.chunks,
+                "embedded": s.embedded,
+                "reused": s.reused,
+                "disk_mb": disk_mb(settings.data_dir),
+            }
+        )
 
     step("cold")
     step("unchanged")
@@ -326,15 +365,32 @@ def bench_ingest(ctx: Context) -> dict:
     plain_s = ctx.plain[1]
     cold = rows[0]["seconds"]
     nodes = ctx.plain[0].vector_store.client.count()  # ChromaVectorStore.client is the collection
-    rows.append({"step": f"plain llama-index ({len(papers)} Documents)", "seconds": plain_s, "papers": len(papers),
-                 "chunks": nodes, "embedded": nodes, "disk_mb": disk_mb(ctx.tmp / "plain-chroma")})
-    result = {"model_load_s": model_load_s, "steps": rows, "cold_papers_per_s": rows[0]["papers"] / cold,
-              "plain_papers_per_s": len(papers) / plain_s, "ratio_cold_vs_plain": cold / plain_s,
-              "cold_texts_embedded_per_s": rows[0]["embedded"] / cold, "plain_texts_embedded_per_s": nodes / plain_s}
+    rows.append(
+        {
+            "step": f"plain llama-index ({len(papers)} Documents)",
+            "seconds": plain_s,
+            "papers": len(papers),
+            "chunks": nodes,
+            "embedded": nodes,
+            "disk_mb": disk_mb(ctx.tmp / "plain-chroma"),
+        }
+    )
+    result = {
+        "model_load_s": model_load_s,
+        "steps": rows,
+        "cold_papers_per_s": rows[0]["papers"] / cold,
+        "plain_papers_per_s": len(papers) / plain_s,
+        "ratio_cold_vs_plain": cold / plain_s,
+        "cold_texts_embedded_per_s": rows[0]["embedded"] / cold,
+        "plain_texts_embedded_per_s": nodes / plain_s,
+    }
     show(f"ingest (embedding model load {model_load_s:.1f} s, not included)", rows)
-    print(f"cold: {result['cold_papers_per_s']:.2f} papers/s; plain llama-index: {result['plain_papers_per_s']:.2f} "
-          f"papers/s; ours/plain = {result['ratio_cold_vs_plain']:.2f}x (texts embedded/s: "
-          f"{result['cold_texts_embedded_per_s']:.1f} vs {result['plain_texts_embedded_per_s']:.1f})")
+    print(
+        f"cold: {result['cold_papers_per_s']:.2f} papers/s; "
+        f"plain llama-index: {result['plain_papers_per_s']:.2f} papers/s; "
+        f"ours/plain = {result['ratio_cold_vs_plain']:.2f}x (texts embedded/s: "
+        f"{result['cold_texts_embedded_per_s']:.1f} vs {result['plain_texts_embedded_per_s']:.1f})"
+    )
     return result
 
 
@@ -348,26 +404,43 @@ def run_measured(cmd: list[str], env: dict) -> dict:
     """
     with tempfile.TemporaryDirectory() as d:
         usage = Path(d) / "usage"
-        timer = ["/usr/bin/time", "-f", "%M %U %S", "-o", str(usage)] if Path("/usr/bin/time").exists() else []
+        timer = (
+            ["/usr/bin/time", "-f", "%M %U %S", "-o", str(usage)] if Path("/usr/bin/time").exists() else []
+        )
         t = time.perf_counter()
-        proc = subprocess.run(timer + cmd, capture_output=True, text=True, env=env, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            timer + cmd, capture_output=True, text=True, env=env, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL
+        )
         wall = time.perf_counter() - t
         rss = cpu = None
         if timer:  # the last line; GNU time puts "Command exited with non-zero status" before it
             kb, user, system = usage.read_text().split("\n")[-2].split()
             rss, cpu = int(kb) / 1024, float(user) + float(system)
-        return {"wall_s": wall, "max_rss_mb": rss, "cpu_s": cpu, "rc": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
+        return {
+            "wall_s": wall,
+            "max_rss_mb": rss,
+            "cpu_s": cpu,
+            "rc": proc.returncode,
+            "stdout": proc.stdout,
+            "stderr": proc.stderr,
+        }
 
 
 def bench_startup(ctx: Context) -> dict:
     settings = ctx.seed_settings()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_CHROMA")} | {"RAG_DATA_DIR": str(settings.data_dir)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_CHROMA")} | {
+        "RAG_DATA_DIR": str(settings.data_dir)
+    }
     py = sys.executable
     cmds = {
-        "rag search": ([py, "-m", "rag.cli", "search", "state space models", "--json"],
-                       lambda out: isinstance(json.loads(out), list) and len(json.loads(out)) > 0),
-        "rag ask (table)": ([py, "-m", "rag.cli", "ask", "How many papers does Harald Binder have?", "--json"],
-                            lambda out: json.loads(out)["kind"] == "table"),
+        "rag search": (
+            [py, "-m", "rag.cli", "search", "state space models", "--json"],
+            lambda out: isinstance(json.loads(out), list) and len(json.loads(out)) > 0,
+        ),
+        "rag ask (table)": (
+            [py, "-m", "rag.cli", "ask", "How many papers does Harald Binder have?", "--json"],
+            lambda out: json.loads(out)["kind"] == "table",
+        ),
     }
     if (PROJECT_ROOT / "ui" / "app.py").exists():
         cmds["import ui.app"] = ([py, "-c", "import ui.app"], lambda out: True)
@@ -385,9 +458,17 @@ def bench_startup(ctx: Context) -> dict:
         if not ok:
             print(f"startup: {name} failed (rc {samples[-1]['rc']}): {samples[-1]['stderr'][-500:]}")
         walls = sorted(s["wall_s"] for s in samples)
-        rows.append({"command": name, "runs": runs, "wall_s": walls[len(walls) // 2], "wall_min_s": walls[0],
-                     "cpu_s": percentile([s["cpu_s"] for s in samples], 50),
-                     "peak_rss_mb": max((s["max_rss_mb"] for s in samples if s["max_rss_mb"]), default=None), "ok": ok})
+        rows.append(
+            {
+                "command": name,
+                "runs": runs,
+                "wall_s": walls[len(walls) // 2],
+                "wall_min_s": walls[0],
+                "cpu_s": percentile([s["cpu_s"] for s in samples], 50),
+                "peak_rss_mb": max((s["max_rss_mb"] for s in samples if s["max_rss_mb"]), default=None),
+                "ok": ok,
+            }
+        )
     show("startup (fresh process, seed index)", rows)
     return {"commands": rows}
 
@@ -406,8 +487,14 @@ def bench_search(ctx: Context) -> dict:
     result = {"queries": len(queries), **timings}
     result["plain llama-index"] = result.pop("baseline")
     result["ratio_hybrid_vs_plain_p50"] = result["hybrid"]["p50_ms"] / result["plain llama-index"]["p50_ms"]
-    show(f"search latency, ms ({len(queries)} eval questions, warm, k=10)",
-         [{"retriever": k} | {m: x for m, x in v.items() if m != "error_examples"} for k, v in result.items() if isinstance(v, dict)])
+    show(
+        f"search latency, ms ({len(queries)} eval questions, warm, k=10)",
+        [
+            {"retriever": k} | {m: x for m, x in v.items() if m != "error_examples"}
+            for k, v in result.items()
+            if isinstance(v, dict)
+        ],
+    )
     print(f"hybrid p50 / plain llama-index p50 = {result['ratio_hybrid_vs_plain_p50']:.2f}x")
     return result
 
@@ -423,14 +510,26 @@ def build_synthetic(seed: Settings, n: int, data_dir: Path, http_port: int | Non
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
     from rag.answer import split_sentences
-    from rag.index import (PaperIndex, bm25_text, bm25_tokens, chroma_client, corpus_vocabulary, open_collection,
-                           paper_metadata, write_state)
+    from rag.index import (
+        PaperIndex,
+        bm25_text,
+        bm25_tokens,
+        chroma_client,
+        corpus_vocabulary,
+        open_collection,
+        paper_metadata,
+        write_state,
+    )
 
     index = PaperIndex(seed)
-    got = open_collection(chroma_client(seed), index.state["collection"]).get(include=["embeddings", "metadatas", "documents"])
+    got = open_collection(chroma_client(seed), index.state["collection"]).get(
+        include=["embeddings", "metadatas", "documents"]
+    )
     chunks: dict[str, list] = defaultdict(list)
-    for doc, emb, meta in sorted(zip(got["documents"], got["embeddings"], got["metadatas"]),
-                                 key=lambda r: (r[2]["paper_id"], r[2]["chunk"])):
+    for doc, emb, meta in sorted(
+        zip(got["documents"], got["embeddings"], got["metadatas"], strict=True),
+        key=lambda r: (r[2]["paper_id"], r[2]["chunk"]),
+    ):
         chunks[meta["paper_id"]].append((doc, np.asarray(emb, dtype=np.float32)))
     rng = np.random.default_rng(0)
 
@@ -447,7 +546,10 @@ def build_synthetic(seed: Settings, n: int, data_dir: Path, http_port: int | Non
     targets = [Settings(data_dir=data_dir, chroma_mode="persistent")]
     if http_port:
         targets.append(Settings(data_dir=data_dir, chroma_mode="http", chroma_port=http_port))
-    stores = [ChromaVectorStore(chroma_collection=open_collection(chroma_client(s), collection, create=True)) for s in targets]
+    stores = [
+        ChromaVectorStore(chroma_collection=open_collection(chroma_client(s), collection, create=True))
+        for s in targets
+    ]
     add_s = [0.0] * len(stores)
     papers, batch, n_chunks = [], [], 0
     counts: dict[str, int] = {}
@@ -463,20 +565,34 @@ def build_synthetic(seed: Settings, n: int, data_dir: Path, http_port: int | Non
     for j in range(n):
         base = index.papers[j % len(index.papers)]
         real = j < len(index.papers)
-        paper = base if real else dataclasses.replace(
-            base, paper_id=hashlib.sha256(f"bench-{j}".encode()).hexdigest()[:12], abstract=shuffled(base.abstract))
+        paper = (
+            base
+            if real
+            else dataclasses.replace(
+                base,
+                paper_id=hashlib.sha256(f"bench-{j}".encode()).hexdigest()[:12],
+                abstract=shuffled(base.abstract),
+            )
+        )
         papers.append(paper)
         meta = paper_metadata(paper)
         parts = chunks[base.paper_id]
         counts[paper.paper_id] = len(parts)
         for i, (doc, vec) in enumerate(parts):
-            node = TextNode(id_=f"{paper.paper_id}-{i}", text=doc if real else shuffled(doc),
-                            metadata={**meta, "chunk": i, "n_chunks": len(parts)},
-                            excluded_embed_metadata_keys=[k for k in meta if k != "title"] + ["chunk", "n_chunks", "embed_sha"],
-                            excluded_llm_metadata_keys=list(meta) + ["chunk", "n_chunks", "embed_sha"],
-                            metadata_template="{value}", text_template="{metadata_str}\n{content}",
-                            embedding=vec.tolist() if real else jittered(vec))
-            node.metadata["embed_sha"] = hashlib.sha256(node.get_content(metadata_mode=MetadataMode.EMBED).encode()).hexdigest()[:16]
+            node = TextNode(
+                id_=f"{paper.paper_id}-{i}",
+                text=doc if real else shuffled(doc),
+                metadata={**meta, "chunk": i, "n_chunks": len(parts)},
+                excluded_embed_metadata_keys=[k for k in meta if k != "title"]
+                + ["chunk", "n_chunks", "embed_sha"],
+                excluded_llm_metadata_keys=list(meta) + ["chunk", "n_chunks", "embed_sha"],
+                metadata_template="{value}",
+                text_template="{metadata_str}\n{content}",
+                embedding=vec.tolist() if real else jittered(vec),
+            )
+            node.metadata["embed_sha"] = hashlib.sha256(
+                node.get_content(metadata_mode=MetadataMode.EMBED).encode()
+            ).hexdigest()[:16]
             batch.append(node)
             n_chunks += 1
         if len(batch) >= 1000:
@@ -491,15 +607,32 @@ def build_synthetic(seed: Settings, n: int, data_dir: Path, http_port: int | Non
     bm25 = bm25s.BM25()
     bm25.index([bm25_tokens(bm25_text(p)) for p in papers], show_progress=False)
     bm25.save(str(gen_dir / "bm25"))
-    (gen_dir / "papers.json").write_text(json.dumps([p.to_json() | {"owners": p.owners} for p in papers], ensure_ascii=False))
+    (gen_dir / "papers.json").write_text(
+        json.dumps([p.to_json() | {"owners": p.owners} for p in papers], ensure_ascii=False)
+    )
     (gen_dir / "vocabulary.txt").write_text("\n".join(sorted(corpus_vocabulary(papers))))
     (gen_dir / "chunks.json").write_text(json.dumps(counts))
     (gen_dir / "reports.json").write_text(json.dumps(index.reports, ensure_ascii=False))
-    write_state(data_dir, {"generation": generation, "collection": collection, "config": index.state["config"],
-                           "files": {}, "file_stats": {}, "papers": len(papers), "chunks": n_chunks,
-                           "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-    return {"chunks": n_chunks, "build_s": time.perf_counter() - t0, "chroma_add_s": dict(zip(["persistent", "http"], add_s)),
-            "bm25_and_files_s": time.perf_counter() - t, "nodes_s": t - t0 - total_chroma}
+    write_state(
+        data_dir,
+        {
+            "generation": generation,
+            "collection": collection,
+            "config": index.state["config"],
+            "files": {},
+            "file_stats": {},
+            "papers": len(papers),
+            "chunks": n_chunks,
+            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+    )
+    return {
+        "chunks": n_chunks,
+        "build_s": time.perf_counter() - t0,
+        "chroma_add_s": dict(zip(["persistent", "http"], add_s, strict=False)),  # http only when a server ran
+        "bm25_and_files_s": time.perf_counter() - t,
+        "nodes_s": t - t0 - total_chroma,
+    }
 
 
 @contextlib.contextmanager
@@ -510,8 +643,12 @@ def chroma_server(path: Path):
     port = free_port()
     path.mkdir(parents=True, exist_ok=True)
     with open(path.parent / "chroma-server.log", "ab") as log:
-        proc = subprocess.Popen([shutil.which("chroma"), "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(path)],
-                                stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [shutil.which("chroma"), "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(path)],
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+        )
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -536,7 +673,9 @@ def probe(data_dir: str, chroma_mode: str, port: str, n_queries: str) -> None:
     from rag.retrieve import Retriever
 
     t = time.perf_counter()
-    retriever = Retriever(PaperIndex(Settings(data_dir=Path(data_dir), chroma_mode=chroma_mode, chroma_port=int(port))))
+    retriever = Retriever(
+        PaperIndex(Settings(data_dir=Path(data_dir), chroma_mode=chroma_mode, chroma_port=int(port)))
+    )
     load_s = time.perf_counter() - t
     queries = eval_queries(int(n_queries))
     t = time.perf_counter()
@@ -544,14 +683,28 @@ def probe(data_dir: str, chroma_mode: str, port: str, n_queries: str) -> None:
         retriever.search(queries[-1])
     first_s = time.perf_counter() - t
     result = time_queries(retriever, queries)["hybrid"]
-    print(json.dumps({"load_s": load_s, "first_query_s": first_s, **result,
-                      "rss_mb": proc_status_mb("VmRSS"), "peak_rss_mb": proc_status_mb("VmHWM")}))
+    print(
+        json.dumps(
+            {
+                "load_s": load_s,
+                "first_query_s": first_s,
+                **result,
+                "rss_mb": proc_status_mb("VmRSS"),
+                "peak_rss_mb": proc_status_mb("VmHWM"),
+            }
+        )
+    )
 
 
 def run_probe(data_dir: Path, mode: str, port: int, n_queries: int) -> dict:
     code = "import sys; from bench.run import probe; probe(*sys.argv[1:])"
-    proc = subprocess.run([sys.executable, "-c", code, str(data_dir), mode, str(port), str(n_queries)],
-                          capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=3600)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(data_dir), mode, str(port), str(n_queries)],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=3600,
+    )
     if proc.returncode != 0:  # recorded; the other sizes and modes still run
         print(f"scale: probe of {data_dir.name} ({mode}) failed:\n{proc.stderr[-1500:]}")
         return {"error": proc.stderr[-1500:]}
@@ -579,18 +732,34 @@ def bench_scale(ctx: Context) -> dict:
         row = {"papers": n, **build, "disk_mb": disk_mb(data_dir)}
         row["persistent"] = run_probe(data_dir, "persistent", 0, n_queries)
         if has_server:
-            with chroma_server(server_dir) as (port, proc):  # a fresh server: RSS of serving, not of the build
+            with chroma_server(server_dir) as (
+                port,
+                proc,
+            ):  # a fresh server: RSS of serving, not of the build
                 row["http"] = run_probe(data_dir, "http", port, n_queries)
                 row["http"]["server_rss_mb"] = tree_rss_mb(proc.pid)
             row["server_disk_mb"] = disk_mb(server_dir)
         rows.append(row)
         shutil.rmtree(data_dir, ignore_errors=True)
         shutil.rmtree(server_dir.parent, ignore_errors=True)
-    show("scale: build", [{k: v for k, v in r.items() if not isinstance(v, dict)} | {
-        f"add_{k}_s": v for k, v in r["chroma_add_s"].items()} for r in rows])
-    show(f"scale: hybrid search ({n_queries} eval questions, fresh process)", [
-        {"papers": r["papers"], "chroma": mode} | {k: v for k, v in r[mode].items() if k not in ("n", "mean_ms", "rss_mb", "error_examples")}
-        for r in rows for mode in ("persistent", "http") if "p50_ms" in r.get(mode, {})])
+    show(
+        "scale: build",
+        [
+            {k: v for k, v in r.items() if not isinstance(v, dict)}
+            | {f"add_{k}_s": v for k, v in r["chroma_add_s"].items()}
+            for r in rows
+        ],
+    )
+    show(
+        f"scale: hybrid search ({n_queries} eval questions, fresh process)",
+        [
+            {"papers": r["papers"], "chroma": mode}
+            | {k: v for k, v in r[mode].items() if k not in ("n", "mean_ms", "rss_mb", "error_examples")}
+            for r in rows
+            for mode in ("persistent", "http")
+            if "p50_ms" in r.get(mode, {})
+        ],
+    )
     plot_scale(rows, ctx.out / "scale.png")
     return {"sizes": sizes, "queries": n_queries, "sigma": SIGMA, "rows": rows}
 
@@ -615,7 +784,9 @@ def plot_scale(rows: list[dict], path: Path) -> None:
         lat.plot(*series(mode, "p50_ms"), "o--", color=colour, alpha=0.5, label=f"{mode} p50")
         for r in rows:
             if r.get(mode, {}).get("errors"):
-                lat.annotate(f"{r[mode]['errors']} failed", (r["papers"], r[mode]["p95_ms"]), fontsize=7, color=colour)
+                lat.annotate(
+                    f"{r[mode]['errors']} failed", (r["papers"], r[mode]["p95_ms"]), fontsize=7, color=colour
+                )
     mem.plot(*series("persistent", "peak_rss_mb"), "o-", label="persistent: process (peak)")
     mem.plot(*series("http", "peak_rss_mb"), "o-", label="http: client process (peak)")
     mem.plot(*series("http", "server_rss_mb"), "o-", label="http: chroma server")
@@ -641,8 +812,15 @@ def plot_scale(rows: list[dict], path: Path) -> None:
 def prompt_messages(assistant, sources, question: str) -> list[dict]:
     from rag import prompts
 
-    return [{"role": "system", "content": prompts.SYSTEM_PROMPT},
-            {"role": "user", "content": prompts.ANSWER_PROMPT.format(sources=assistant._source_block(sources), question=question)}]
+    return [
+        {"role": "system", "content": prompts.SYSTEM_PROMPT},
+        {
+            "role": "user",
+            "content": prompts.ANSWER_PROMPT.format(
+                sources=assistant._source_block(sources), question=question
+            ),
+        },
+    ]
 
 
 def bench_answers(ctx: Context, n_questions: int = 20, models: dict | None = None) -> dict:
@@ -653,7 +831,9 @@ def bench_answers(ctx: Context, n_questions: int = 20, models: dict | None = Non
 
     seed = ctx.seed_settings()
     questions = load_questions(limit=n_questions)
-    joined = get_settings().data_dir / "models" / QWEN_FILE  # reuse the user's joined model; else join in the temp dir
+    joined = (
+        get_settings().data_dir / "models" / QWEN_FILE
+    )  # reuse the user's joined model; else join in the temp dir
     models = models or {
         "qwen2.5-coder-1.5b": {"llm_model_path": joined if joined.exists() else None},
         "smollm2-135m": {"llm_model_path": smollm_path(), "llm_model": "smollm2"},
@@ -661,7 +841,9 @@ def bench_answers(ctx: Context, n_questions: int = 20, models: dict | None = Non
     result: dict = {"questions": [q["id"] for q in questions]}
 
     # Evidence selection vs whole abstracts: prompt size only.
-    assistant = Assistant(seed.model_copy(update={"openai_base_url": None}))  # no generation: the server never starts
+    assistant = Assistant(
+        seed.model_copy(update={"openai_base_url": None})
+    )  # no generation: the server never starts
     sizes = []
     try:
         for q in questions:
@@ -670,18 +852,30 @@ def bench_answers(ctx: Context, n_questions: int = 20, models: dict | None = Non
             if hits:
                 evidence = assistant.evidence(query, hits)
                 whole = [Source(s.n, s.paper, [s.paper.abstract], s.score) for s in evidence]
-                sizes.append([sum(len(m["content"]) for m in prompt_messages(assistant, src, query)) for src in (evidence, whole)])
+                sizes.append(
+                    [
+                        sum(len(m["content"]) for m in prompt_messages(assistant, src, query))
+                        for src in (evidence, whole)
+                    ]
+                )
     finally:
         assistant.close()
     result["evidence_vs_abstracts"] = {
-        "n": len(sizes), "evidence_chars_mean": sum(s[0] for s in sizes) / len(sizes),
+        "n": len(sizes),
+        "evidence_chars_mean": sum(s[0] for s in sizes) / len(sizes),
         "abstract_chars_mean": sum(s[1] for s in sizes) / len(sizes),
-        "ratio_mean": sum(s[0] / s[1] for s in sizes) / len(sizes)}
-    show("answers: prompt chars, 2 evidence sentences per paper vs whole abstracts", [result["evidence_vs_abstracts"]])
+        "ratio_mean": sum(s[0] / s[1] for s in sizes) / len(sizes),
+    }
+    show(
+        "answers: prompt chars, 2 evidence sentences per paper vs whole abstracts",
+        [result["evidence_vs_abstracts"]],
+    )
 
     rows = []
     for name, update in models.items():
-        assistant = Assistant(seed.model_copy(update={"openai_base_url": None, "openai_api_key": None, **update}))
+        assistant = Assistant(
+            seed.model_copy(update={"openai_base_url": None, "openai_api_key": None, **update})
+        )
         try:
             t = time.perf_counter()
             endpoint = assistant.llm.endpoint()  # joins the model if needed and starts llama.cpp
@@ -691,15 +885,27 @@ def bench_answers(ctx: Context, n_questions: int = 20, models: dict | None = Non
             warmup_s = time.perf_counter() - t
             per_q = []
             for q in questions:
-                history = [turn for h in q.get("history", []) for turn in ({"role": "user", "content": h}, {"role": "assistant", "content": ""})]
+                history = [
+                    turn
+                    for h in q.get("history", [])
+                    for turn in ({"role": "user", "content": h}, {"role": "assistant", "content": ""})
+                ]
                 answer = assistant.ask(q["question"], history=history)
                 row = {"id": q["id"], "kind": answer.kind, **answer.timings}
                 if answer.kind == "rag" and answer.sources:
                     messages = prompt_messages(assistant, answer.sources, answer.standalone_question)
                     row["prompt_chars"] = sum(len(m["content"]) for m in messages)
                     try:
-                        usage = assistant.llm.client().chat.completions.create(
-                            model=assistant.llm.model_name, messages=messages, max_tokens=1, temperature=0.0).usage
+                        usage = (
+                            assistant.llm.client()
+                            .chat.completions.create(
+                                model=assistant.llm.model_name,
+                                messages=messages,
+                                max_tokens=1,
+                                temperature=0.0,
+                            )
+                            .usage
+                        )
                         row["prompt_tokens"], row["tokens_from"] = usage.prompt_tokens, "server"
                     except Exception:
                         row["prompt_tokens"], row["tokens_from"] = row["prompt_chars"] // 4, "chars/4"
@@ -713,7 +919,10 @@ def bench_answers(ctx: Context, n_questions: int = 20, models: dict | None = Non
             assistant.close()
         gen = [r for r in per_q if r["kind"] == "rag"]
         summary = {
-            "model": name, "server_start_s": start_s, "warmup_s": warmup_s, "n": len(per_q),
+            "model": name,
+            "server_start_s": start_s,
+            "warmup_s": warmup_s,
+            "n": len(per_q),
             "kinds": dict(Counter(r["kind"] for r in per_q)),
             "prompt_tokens_p50": percentile([r.get("prompt_tokens") for r in gen], 50),
             "prompt_tokens_p95": percentile([r.get("prompt_tokens") for r in gen], 95),
@@ -732,13 +941,20 @@ def bench_answers(ctx: Context, n_questions: int = 20, models: dict | None = Non
         gen_ids = {r["id"] for r in gen}
         cqe_gen = percentile([r["total_s"] for r in cqe if r["id"] in gen_ids], 50)
         summary["ratio_total_p50_vs_cqe"] = summary["total_p50_s"] / summary["cqe_total_p50_s"]
-        summary["ratio_generated_p50_vs_cqe"] = summary["generated_total_p50_s"] / cqe_gen if gen and cqe_gen else None
+        summary["ratio_generated_p50_vs_cqe"] = (
+            summary["generated_total_p50_s"] / cqe_gen if gen and cqe_gen else None
+        )
         rows.append(summary)
-        result[name] = {"summary": summary, "questions": per_q,
-                        "cqe": [{k: r[k] for k in ("id", "total_s", "answer")} for r in cqe]}
+        result[name] = {
+            "summary": summary,
+            "questions": per_q,
+            "cqe": [{k: r[k] for k in ("id", "total_s", "answer")} for r in cqe],
+        }
     if rows:
-        show(f"answers ({len(questions)} eval questions; times in s)",
-             [{"": k} | {r["model"]: r[k] for r in rows} for k in rows[0] if k not in ("model", "kinds")])
+        show(
+            f"answers ({len(questions)} eval questions; times in s)",
+            [{"": k} | {r["model"]: r[k] for r in rows} for k in rows[0] if k not in ("model", "kinds")],
+        )
     for r in rows:
         print(f"{r['model']}: answer kinds {r['kinds']}")
     return result
@@ -748,19 +964,42 @@ def bench_answers(ctx: Context, n_questions: int = 20, models: dict | None = Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.run", description="paper-rag benchmarks (see the module docstring).")
-    parser.add_argument("--quick", action="store_true", help="smaller scale corpora (2k, 10k); answers only if named in --only")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run", description="paper-rag benchmarks (see the module docstring)."
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smaller scale corpora (2k, 10k); answers only if named in --only",
+    )
     parser.add_argument("--only", help="comma-separated: " + ",".join(BENCHES))
-    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "results", help="where results JSON and scale.png go")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=PROJECT_ROOT / "bench" / "results",
+        help="where results JSON and scale.png go",
+    )
     args = parser.parse_args(argv)
     only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else list(BENCHES)
     if unknown := [s for s in only if s not in BENCHES]:
         parser.error(f"--only: unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
-    run = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     args.out.mkdir(parents=True, exist_ok=True)
     out_file = args.out / f"results-{run}.json"
-    results: dict = {"run": run, "quick": args.quick, "only": only, "cpus": os.cpu_count(), "python": sys.version.split()[0]}
-    funcs = {"ingest": bench_ingest, "startup": bench_startup, "search": bench_search, "scale": bench_scale, "answers": bench_answers}
+    results: dict = {
+        "run": run,
+        "quick": args.quick,
+        "only": only,
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+    }
+    funcs = {
+        "ingest": bench_ingest,
+        "startup": bench_startup,
+        "search": bench_search,
+        "scale": bench_scale,
+        "answers": bench_answers,
+    }
     failed = False
     with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
         ctx = Context(Path(tmp), args.out, args.quick)
@@ -768,7 +1007,10 @@ def main(argv: list[str] | None = None) -> int:
             if name not in only:
                 continue
             if name == "answers" and args.quick and not args.only:
-                print("answers: skipped with --quick (it generates with the 1.5B model); run `python -m bench.run --quick --only answers`")
+                print(
+                    "answers: skipped with --quick (it generates with the 1.5B model); "
+                    "run `python -m bench.run --quick --only answers`"
+                )
                 results[name] = {"skipped": "--quick"}
                 continue
             print(f"\n== {name} ==", flush=True)
@@ -780,7 +1022,10 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc()
                 results[name] = {"error": f"{type(exc).__name__}: {exc}"}
                 failed = True
-            results[name] |= {"bench_seconds": time.perf_counter() - t, "load_avg_1m": [load, os.getloadavg()[0]]}
+            results[name] |= {
+                "bench_seconds": time.perf_counter() - t,
+                "load_avg_1m": [load, os.getloadavg()[0]],
+            }
             out_file.write_text(json.dumps(results, indent=1, default=str))
     print(f"\nresults: {out_file}")
     return 1 if failed else 0

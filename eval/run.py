@@ -9,7 +9,7 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from eval import metrics as m
@@ -70,7 +70,9 @@ def standalone(q: dict) -> str:
     return fallback_rewrite(q["question"], history) if history else q["question"]
 
 
-def evaluate_retrieval(retriever: Retriever, questions: list[dict], progress: Callable[[], None] | None = None) -> dict:
+def evaluate_retrieval(
+    retriever: Retriever, questions: list[dict], progress: Callable[[], None] | None = None
+) -> dict:
     per_type: dict[str, dict[str, dict[str, list]]] = {}
     rows = []
     latencies: dict[str, list[float]] = defaultdict(list)
@@ -94,9 +96,17 @@ def evaluate_retrieval(retriever: Retriever, questions: list[dict], progress: Ca
         rows.append(row)
         if progress:
             progress()
-    summary = {name: {bucket: {k: m.mean(v) for k, v in vals.items()} | {"n": len(vals["mrr"])}
-                      for bucket, vals in buckets.items()} for name, buckets in per_type.items()}
-    lat = {name: {"p50_ms": 1000 * m.percentile(v, 50), "p95_ms": 1000 * m.percentile(v, 95)} for name, v in latencies.items()}
+    summary = {
+        name: {
+            bucket: {k: m.mean(v) for k, v in vals.items()} | {"n": len(vals["mrr"])}
+            for bucket, vals in buckets.items()
+        }
+        for name, buckets in per_type.items()
+    }
+    lat = {
+        name: {"p50_ms": 1000 * m.percentile(v, 50), "p95_ms": 1000 * m.percentile(v, 95)}
+        for name, v in latencies.items()
+    }
     return {"summary": summary, "latency": lat, "questions": rows}
 
 
@@ -110,17 +120,25 @@ def evaluate_answers(assistant, questions: list[dict], progress: Callable[[], No
         cited = [c.paper.paper_id for c in answer.citations]
         unsupported = len(answer.checks.get("unsupported", []))
         n_cite_sentences = answer.answer.count("[")
-        rows.append({
-            "id": q["id"], "type": q["type"], "refuse": q.get("refuse", False), "refused": answer.refused,
-            "kind": answer.kind, "cited": cited, "gold": q["gold"],
-            "citation_recall": m.citation_recall(cited, q["gold"]),
-            "citation_precision": m.citation_precision(cited, q["gold"]),
-            "fact_accuracy": m.fact_accuracy(answer.answer, q.get("facts", [])),
-            "supported": None if not n_cite_sentences else max(0.0, 1 - unsupported / n_cite_sentences),
-            "invalid_citations_removed": answer.checks.get("invalid_citations_removed", 0),
-            "first_token_s": answer.timings.get("first_token_s"), "total_s": answer.timings.get("total_s"),
-            "answer": answer.answer,
-        })
+        rows.append(
+            {
+                "id": q["id"],
+                "type": q["type"],
+                "refuse": q.get("refuse", False),
+                "refused": answer.refused,
+                "kind": answer.kind,
+                "cited": cited,
+                "gold": q["gold"],
+                "citation_recall": m.citation_recall(cited, q["gold"]),
+                "citation_precision": m.citation_precision(cited, q["gold"]),
+                "fact_accuracy": m.fact_accuracy(answer.answer, q.get("facts", [])),
+                "supported": None if not n_cite_sentences else max(0.0, 1 - unsupported / n_cite_sentences),
+                "invalid_citations_removed": answer.checks.get("invalid_citations_removed", 0),
+                "first_token_s": answer.timings.get("first_token_s"),
+                "total_s": answer.timings.get("total_s"),
+                "answer": answer.answer,
+            }
+        )
         if progress:
             progress()
     return {"summary": summarise_answers(rows), "questions": rows}
@@ -133,7 +151,8 @@ def summarise_answers(rows: list[dict]) -> dict:
         "n": len(rows),
         "citation_recall": m.mean(r["citation_recall"] for r in answerable),
         "citation_precision": m.mean(r["citation_precision"] for r in answerable),
-        "uncited_answers": sum(1 for r in answerable if not r["cited"] and not r["refused"]) / max(1, len(answerable)),
+        "uncited_answers": sum(1 for r in answerable if not r["cited"] and not r["refused"])
+        / max(1, len(answerable)),
         "fact_accuracy": m.mean(r["fact_accuracy"] for r in answerable),
         "refusal_accuracy": m.mean(float(r["refused"]) for r in unanswerable),
         "false_refusal_rate": m.mean(float(r["refused"]) for r in answerable),
@@ -146,8 +165,9 @@ def summarise_answers(rows: list[dict]) -> dict:
     }
 
 
-def evaluate_citation_query_engine(index: PaperIndex, llm_endpoint, questions: list[dict],
-                                   progress: Callable[[], None] | None = None) -> dict:
+def evaluate_citation_query_engine(
+    index: PaperIndex, llm_endpoint, questions: list[dict], progress: Callable[[], None] | None = None
+) -> dict:
     """Baseline: llama-index's CitationQueryEngine with default settings, same model and embeddings."""
     import re
 
@@ -173,13 +193,33 @@ def evaluate_citation_query_engine(index: PaperIndex, llm_endpoint, questions: l
         total = time.perf_counter() - start
         # Its prompt asks for [n]; small models often write "Source n" instead: count both.
         cited_n = {int(n) for n in re.findall(r"\[(\d+)\]|\bSource (\d+)\b", text) for n in n if n}
-        cited = list(dict.fromkeys(nodes[n - 1].node.metadata.get("paper_id") for n in cited_n if 1 <= n <= len(nodes)))
-        refused = bool(re.search(r"\b(not|no|cannot|don't|does not)\b.{0,40}\b(information|mention|provide|context)\b", text, re.I))
-        rows.append({"id": q["id"], "type": q["type"], "refuse": q.get("refuse", False), "refused": refused, "cited": cited,
-                     "gold": q["gold"], "citation_recall": m.citation_recall(cited, q["gold"]),
-                     "citation_precision": m.citation_precision(cited, q["gold"]),
-                     "fact_accuracy": m.fact_accuracy(text, q.get("facts", [])), "supported": None,
-                     "first_token_s": None, "total_s": total, "answer": text})
+        cited = list(
+            dict.fromkeys(nodes[n - 1].node.metadata.get("paper_id") for n in cited_n if 1 <= n <= len(nodes))
+        )
+        refused = bool(
+            re.search(
+                r"\b(not|no|cannot|don't|does not)\b.{0,40}\b(information|mention|provide|context)\b",
+                text,
+                re.I,
+            )
+        )
+        rows.append(
+            {
+                "id": q["id"],
+                "type": q["type"],
+                "refuse": q.get("refuse", False),
+                "refused": refused,
+                "cited": cited,
+                "gold": q["gold"],
+                "citation_recall": m.citation_recall(cited, q["gold"]),
+                "citation_precision": m.citation_precision(cited, q["gold"]),
+                "fact_accuracy": m.fact_accuracy(text, q.get("facts", [])),
+                "supported": None,
+                "first_token_s": None,
+                "total_s": total,
+                "answer": text,
+            }
+        )
         if progress:
             progress()
     return {"summary": summarise_answers(rows), "questions": rows}
@@ -229,8 +269,15 @@ def _f(v) -> str:
 
 
 def markdown(report: dict) -> str:
-    out = [f"# Evaluation {report['run']}", "", f"{report['n_questions']} questions ({report['questions_file']}); "
-           f"model: {report.get('model') or 'retrieval only'}", "", "## Retrieval (recall@k, MRR, nDCG@10)", ""]
+    out = [
+        f"# Evaluation {report['run']}",
+        "",
+        f"{report['n_questions']} questions ({report['questions_file']}); "
+        f"model: {report.get('model') or 'retrieval only'}",
+        "",
+        "## Retrieval (recall@k, MRR, nDCG@10)",
+        "",
+    ]
     summary = report["retrieval"]["summary"]
     types = sorted({t for s in summary.values() for t in s})
     out.append("| retriever | type | n | R@5 | R@10 | R@20 | MRR | nDCG@10 |")
@@ -239,38 +286,70 @@ def markdown(report: dict) -> str:
         for t in ["all"] + [t for t in types if t != "all"]:
             if t in buckets:
                 b = buckets[t]
-                out.append(f"| {name} | {t} | {b['n']} | {_f(b['recall@5'])} | {_f(b['recall@10'])} | {_f(b['recall@20'])} "
-                           f"| {_f(b['mrr'])} | {_f(b['ndcg@10'])} |")
-    out += ["", "Search latency: " + ", ".join(f"{k} p50 {v['p50_ms']:.0f} ms / p95 {v['p95_ms']:.0f} ms"
-                                                for k, v in report["retrieval"]["latency"].items()), ""]
+                out.append(
+                    f"| {name} | {t} | {b['n']} | {_f(b['recall@5'])} | {_f(b['recall@10'])} "
+                    f"| {_f(b['recall@20'])} "
+                    f"| {_f(b['mrr'])} | {_f(b['ndcg@10'])} |"
+                )
+    out += [
+        "",
+        "Search latency: "
+        + ", ".join(
+            f"{k} p50 {v['p50_ms']:.0f} ms / p95 {v['p95_ms']:.0f} ms"
+            for k, v in report["retrieval"]["latency"].items()
+        ),
+        "",
+    ]
     if report.get("answers"):
-        out += ["## Answers", "", "| system | cit. recall | cit. precision | uncited | facts | refusal acc. | false refusals "
-                "| supported | first token p50/p95 s | total p50/p95 s |", "|---|---|---|---|---|---|---|---|---|---|"]
+        out += [
+            "## Answers",
+            "",
+            "| system | cit. recall | cit. precision | uncited | facts | refusal acc. | false refusals "
+            "| supported | first token p50/p95 s | total p50/p95 s |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for name, res in report["answers"].items():
             s = res["summary"]
-            out.append(f"| {name} | {_f(s['citation_recall'])} | {_f(s['citation_precision'])} | {_f(s['uncited_answers'])} "
-                       f"| {_f(s['fact_accuracy'])} | {_f(s['refusal_accuracy'])} | {_f(s['false_refusal_rate'])} "
-                       f"| {_f(s['supported'])} | {_f(s['first_token_p50_s'])}/{_f(s['first_token_p95_s'])} "
-                       f"| {_f(s['total_p50_s'])}/{_f(s['total_p95_s'])} |")
+            out.append(
+                f"| {name} | {_f(s['citation_recall'])} | {_f(s['citation_precision'])} "
+                f"| {_f(s['uncited_answers'])} "
+                f"| {_f(s['fact_accuracy'])} | {_f(s['refusal_accuracy'])} | {_f(s['false_refusal_rate'])} "
+                f"| {_f(s['supported'])} | {_f(s['first_token_p50_s'])}/{_f(s['first_token_p95_s'])} "
+                f"| {_f(s['total_p50_s'])}/{_f(s['total_p95_s'])} |"
+            )
         out.append("")
     out += ["## Compared with the previous report", ""] + [f"- {line}" for line in report["comparison"]]
     return "\n".join(out) + "\n"
 
 
-def run_eval(settings: Settings, questions_file: Path = QUESTIONS, only: str | None = None, retrieval_only: bool = False,
-             limit: int | None = None, baselines: bool = True, progress: Callable[[str, int], Callable[[], None]] | None = None,
-             write: bool = True) -> dict:
+def run_eval(
+    settings: Settings,
+    questions_file: Path = QUESTIONS,
+    only: str | None = None,
+    retrieval_only: bool = False,
+    limit: int | None = None,
+    baselines: bool = True,
+    progress: Callable[[str, int], Callable[[], None]] | None = None,
+    write: bool = True,
+) -> dict:
     index = PaperIndex(settings)
     questions = load_questions(questions_file, only, limit)
     missing = check_gold_ids(questions, set(index.by_id))
     if missing:
         raise ValueError("gold ids not in the index: " + ", ".join(missing[:10]))
     retriever = Retriever(index)
-    run = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     tick = progress("retrieval", len(questions)) if progress else None
-    report = {"run": run, "questions_file": str(questions_file), "n_questions": len(questions), "only": only,
-              "question_ids": [q["id"] for q in questions],
-              "retrieval": evaluate_retrieval(retriever, questions, tick), "answers": None, "model": None}
+    report = {
+        "run": run,
+        "questions_file": str(questions_file),
+        "n_questions": len(questions),
+        "only": only,
+        "question_ids": [q["id"] for q in questions],
+        "retrieval": evaluate_retrieval(retriever, questions, tick),
+        "answers": None,
+        "model": None,
+    }
     if not retrieval_only:
         from rag.answer import Assistant
 
@@ -282,7 +361,8 @@ def run_eval(settings: Settings, questions_file: Path = QUESTIONS, only: str | N
             if baselines:
                 tick = progress("CitationQueryEngine baseline", len(questions)) if progress else None
                 report["answers"]["llama-index CitationQueryEngine"] = evaluate_citation_query_engine(
-                    index, assistant.llm.endpoint(), questions, tick)
+                    index, assistant.llm.endpoint(), questions, tick
+                )
         finally:
             assistant.close()
     report["comparison"] = compare(report, previous_report(run, report["question_ids"], retrieval_only))

@@ -11,7 +11,6 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -19,8 +18,12 @@ from rich.table import Table
 
 from rag.config import Settings, get_settings
 
-app = typer.Typer(help="Ask questions about researchers' papers, with citations you can check.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Ask questions about researchers' papers, with citations you can check.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 console = Console()
 err = Console(stderr=True, soft_wrap=True)  # never break a path inside an error message
 
@@ -34,11 +37,16 @@ state = State()
 
 @app.callback()
 def main(
-    data_dir: Optional[Path] = typer.Option(None, help="Where the index lives [env RAG_DATA_DIR]."),
-    chroma_mode: Optional[str] = typer.Option(None, help="persistent (embedded) or http (a `chroma run` server)."),
-    chroma_host: Optional[str] = typer.Option(None), chroma_port: Optional[int] = typer.Option(None),
+    data_dir: Path | None = typer.Option(None, help="Where the index lives [env RAG_DATA_DIR]."),
+    chroma_mode: str | None = typer.Option(
+        None, help="persistent (embedded) or http (a `chroma run` server)."
+    ),
+    chroma_host: str | None = typer.Option(None),
+    chroma_port: int | None = typer.Option(None),
 ) -> None:
-    state.settings = get_settings(data_dir=data_dir, chroma_mode=chroma_mode, chroma_host=chroma_host, chroma_port=chroma_port)
+    state.settings = get_settings(
+        data_dir=data_dir, chroma_mode=chroma_mode, chroma_host=chroma_host, chroma_port=chroma_port
+    )
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -65,8 +73,14 @@ def build_filters(listing, author, year, category, code):
             fail(f"--year {year!r}: expected YEAR, FROM-TO, FROM- or -TO")
         year_from = int(m.group(1)) if m.group(1) else None
         year_to = int(m.group(3)) if m.group(3) else (year_from if not m.group(2) else None)
-    return Filters(listings=list(listing or []), authors=list(author or []), year_from=year_from,
-                   year_to=year_to, categories=list(category or []), has_code=code)
+    return Filters(
+        listings=list(listing or []),
+        authors=list(author or []),
+        year_from=year_from,
+        year_to=year_to,
+        categories=list(category or []),
+        has_code=code,
+    )
 
 
 def read_batch(batch: Path) -> list[str]:
@@ -102,7 +116,9 @@ def ingest(
     from rag.index import IndexMissingError, IngestError
     from rag.index import ingest as run_ingest
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err, transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
+    ) as bar:
         task = bar.add_task("parsing", total=None)
 
         def progress(stage: str, done: int, total: int) -> None:
@@ -121,8 +137,10 @@ def ingest(
     for f in summary.files:
         table.add_row(f.listing, f.status, f.layout, f.owner or "", str(f.records), str(f.skipped))
     console.print(table)
-    console.print(f"{summary.papers} papers, {summary.chunks} chunks "
-                  f"({summary.embedded} embedded, {summary.reused} reused); generation {summary.generation}")
+    console.print(
+        f"{summary.papers} papers, {summary.chunks} chunks "
+        f"({summary.embedded} embedded, {summary.reused} reused); generation {summary.generation}"
+    )
     for f in summary.files:
         for warning in f.warnings:
             label = "[red]error:[/]" if f.status == "error" else "[yellow]warning:[/]"
@@ -147,15 +165,28 @@ def paper_table(rows, title: str, score: bool = False) -> Table:
         authors = p.author_names(3)
         if not p.authors and p.n_authors:
             authors = f"({p.n_authors} authors)"
-        cells = [p.label, authors, p.date or "", p.category or "", "✓" if p.has_code else "", p.owner or "", p.paper_id]
+        cells = [
+            p.label,
+            authors,
+            p.date or "",
+            p.category or "",
+            "✓" if p.has_code else "",
+            p.owner or "",
+            p.paper_id,
+        ]
         table.add_row(*(([str(i)] if score else []) + cells))
     return table
 
 
 @app.command()
-def papers(listing: list[str] = ListingOpt, author: list[str] = AuthorOpt, year: str = YearOpt,
-           category: list[str] = CategoryOpt, code: Optional[bool] = CodeOpt,
-           as_json: bool = typer.Option(False, "--json", help="A JSON array of papers.")) -> None:
+def papers(
+    listing: list[str] = ListingOpt,
+    author: list[str] = AuthorOpt,
+    year: str = YearOpt,
+    category: list[str] = CategoryOpt,
+    code: bool | None = CodeOpt,
+    as_json: bool = typer.Option(False, "--json", help="A JSON array of papers."),
+) -> None:
     """List the papers of the index, optionally filtered."""
     index = load_index()
     rows = build_filters(listing, author, year, category, code).apply(index.papers)
@@ -166,13 +197,23 @@ def papers(listing: list[str] = ListingOpt, author: list[str] = AuthorOpt, year:
 
 
 @app.command()
-def search(query: Optional[str] = typer.Argument(None), k: int = typer.Option(10, "-k"),
-           listing: list[str] = ListingOpt, author: list[str] = AuthorOpt, year: str = YearOpt,
-           category: list[str] = CategoryOpt, code: Optional[bool] = CodeOpt,
-           mode: str = typer.Option("hybrid", help="hybrid, dense or bm25."),
-           no_analysis: bool = typer.Option(False, "--no-analysis", help="Do not turn names/years in the query into filters."),
-           batch: Optional[Path] = typer.Option(None, "--batch", help="A file with one query per line ('-' for stdin)."),
-           as_json: bool = typer.Option(False, "--json")) -> None:
+def search(
+    query: str | None = typer.Argument(None),
+    k: int = typer.Option(10, "-k"),
+    listing: list[str] = ListingOpt,
+    author: list[str] = AuthorOpt,
+    year: str = YearOpt,
+    category: list[str] = CategoryOpt,
+    code: bool | None = CodeOpt,
+    mode: str = typer.Option("hybrid", help="hybrid, dense or bm25."),
+    no_analysis: bool = typer.Option(
+        False, "--no-analysis", help="Do not turn names/years in the query into filters."
+    ),
+    batch: Path | None = typer.Option(
+        None, "--batch", help="A file with one query per line ('-' for stdin)."
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Hybrid (dense + BM25) search, one hit per paper."""
     from rag.index import IndexMissingError
     from rag.retrieve import Retriever
@@ -185,7 +226,11 @@ def search(query: Optional[str] = typer.Argument(None), k: int = typer.Option(10
     retriever = Retriever(load_index())
     if batch is not None:
         for line in read_batch(batch):
-            hits = retriever.search(line, k=k, filters=filters, analyse=not no_analysis, mode=mode).hits if line.strip() else []
+            hits = (
+                retriever.search(line, k=k, filters=filters, analyse=not no_analysis, mode=mode).hits
+                if line.strip()
+                else []
+            )
             print(json.dumps([h.to_json() for h in hits], ensure_ascii=False), flush=True)
         return
     try:
@@ -204,8 +249,10 @@ def search(query: Optional[str] = typer.Argument(None), k: int = typer.Option(10
 
 
 @app.command()
-def plan(question: str = typer.Argument(..., help="A question, as you would ask it."),
-         as_json: bool = typer.Option(False, "--json", help="The whole QueryPlan as JSON.")) -> None:
+def plan(
+    question: str = typer.Argument(..., help="A question, as you would ask it."),
+    as_json: bool = typer.Option(False, "--json", help="The whole QueryPlan as JSON."),
+) -> None:
     """How a question is understood: its intent, filters, topic and what was recognised."""
     from rag.retrieve import Retriever
 
@@ -237,7 +284,9 @@ def print_sources(answer) -> None:
     for col in ("n", "paper", "date", "listing", "cited"):
         table.add_column(col, overflow="fold")
     for s in answer.sources:
-        table.add_row(str(s.n), s.paper.label, s.paper.date or "", s.paper.owner or "", "✓" if s.n in cited else "")
+        table.add_row(
+            str(s.n), s.paper.label, s.paper.date or "", s.paper.owner or "", "✓" if s.n in cited else ""
+        )
     console.print(table)
 
 
@@ -260,7 +309,10 @@ def run_answer(assistant, question: str, history: list[dict], filters, as_json: 
             console.print()
         checks = answer.checks
         if checks.get("invalid_citations_removed"):
-            err.print(f"[yellow]{checks['invalid_citations_removed']} citation(s) to sources that were not given were removed.[/]")
+            err.print(
+                f"[yellow]{checks['invalid_citations_removed']} citation(s) to sources that were not given "
+                "were removed.[/]"
+            )
         for flag in checks.get("unsupported", []):
             err.print(f"[yellow]weakly supported by [{flag['n']}]:[/] {flag['sentence'][:120]}")
         print_sources(answer)
@@ -268,10 +320,16 @@ def run_answer(assistant, question: str, history: list[dict], filters, as_json: 
 
 
 @app.command()
-def ask(question: Optional[str] = typer.Argument(None), listing: list[str] = ListingOpt, author: list[str] = AuthorOpt,
-        year: str = YearOpt, category: list[str] = CategoryOpt, code: Optional[bool] = CodeOpt,
-        batch: Optional[Path] = typer.Option(None, "--batch", help="One question per line ('-' for stdin)."),
-        as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON (README: answer JSON).")) -> None:
+def ask(
+    question: str | None = typer.Argument(None),
+    listing: list[str] = ListingOpt,
+    author: list[str] = AuthorOpt,
+    year: str = YearOpt,
+    category: list[str] = CategoryOpt,
+    code: bool | None = CodeOpt,
+    batch: Path | None = typer.Option(None, "--batch", help="One question per line ('-' for stdin)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON (README: answer JSON)."),
+) -> None:
     """Answer a question with citations to the papers (streams, then a sources table)."""
     from rag.index import IndexMissingError
     from rag.llm import LLMUnavailable
@@ -298,14 +356,21 @@ def ask(question: Optional[str] = typer.Argument(None), listing: list[str] = Lis
 
 
 @app.command()
-def chat(listing: list[str] = ListingOpt, author: list[str] = AuthorOpt, year: str = YearOpt,
-         category: list[str] = CategoryOpt, code: Optional[bool] = CodeOpt) -> None:
+def chat(
+    listing: list[str] = ListingOpt,
+    author: list[str] = AuthorOpt,
+    year: str = YearOpt,
+    category: list[str] = CategoryOpt,
+    code: bool | None = CodeOpt,
+) -> None:
     """A conversation in the terminal; follow-ups use the history. Empty line or Ctrl-D ends it."""
     filters = build_filters(listing, author, year, category, code)
     assistant = make_assistant()
     history: list[dict] = []
-    console.print("[dim]Ask about the papers. Follow-ups like 'and which of those are from 2023?' work. "
-                  "An empty line ends the chat.[/]")
+    console.print(
+        "[dim]Ask about the papers. Follow-ups like 'and which of those are from 2023?' work. "
+        "An empty line ends the chat.[/]"
+    )
     try:
         while True:
             try:
@@ -315,15 +380,19 @@ def chat(listing: list[str] = ListingOpt, author: list[str] = AuthorOpt, year: s
             if not question.strip():
                 break
             answer = run_answer(assistant, question, history, filters, False)
-            history += [{"role": "user", "content": question, "standalone": answer.standalone_question},
-                        {"role": "assistant", "content": answer.answer}]
+            history += [
+                {"role": "user", "content": question, "standalone": answer.standalone_question},
+                {"role": "assistant", "content": answer.answer},
+            ]
     finally:
         assistant.close()
 
 
 @app.command()
-def ui(host: Optional[str] = typer.Option(None, help="Bind address [env RAG_UI_HOST; default 127.0.0.1]."),
-       port: Optional[int] = typer.Option(None, help="Port [env RAG_UI_PORT; default 7860].")) -> None:
+def ui(
+    host: str | None = typer.Option(None, help="Bind address [env RAG_UI_HOST; default 127.0.0.1]."),
+    port: int | None = typer.Option(None, help="Port [env RAG_UI_PORT; default 7860]."),
+) -> None:
     """Start the chat UI: builds the index if missing, starts the local LLM if no endpoint is set."""
     from ui.app import main as ui_main
 
@@ -331,11 +400,13 @@ def ui(host: Optional[str] = typer.Option(None, help="Bind address [env RAG_UI_H
 
 
 @app.command("eval")
-def eval_cmd(questions: Optional[Path] = typer.Option(None, "--questions", help="A questions JSONL file."),
-             only: Optional[str] = typer.Option(None, "--only", help="Only questions of this type (topic, person, ...)."),
-             retrieval_only: bool = typer.Option(False, "--retrieval-only", help="Skip answers (fast; no LLM)."),
-             limit: Optional[int] = typer.Option(None, "--limit", help="The first N questions."),
-             no_baselines: bool = typer.Option(False, "--no-baselines", help="Skip the CitationQueryEngine baseline.")) -> None:
+def eval_cmd(
+    questions: Path | None = typer.Option(None, "--questions", help="A questions JSONL file."),
+    only: str | None = typer.Option(None, "--only", help="Only questions of this type (topic, person, ...)."),
+    retrieval_only: bool = typer.Option(False, "--retrieval-only", help="Skip answers (fast; no LLM)."),
+    limit: int | None = typer.Option(None, "--limit", help="The first N questions."),
+    no_baselines: bool = typer.Option(False, "--no-baselines", help="Skip the CitationQueryEngine baseline."),
+) -> None:
     """Score retrieval and answers on the fixed question set; writes eval/reports/."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -343,13 +414,24 @@ def eval_cmd(questions: Optional[Path] = typer.Option(None, "--questions", help=
     from rag.index import IndexMissingError
     from rag.llm import LLMUnavailable
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err, transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
+    ) as bar:
+
         def progress(stage: str, total: int):
             task = bar.add_task(stage, total=total)
             return lambda: bar.advance(task)
 
         try:
-            report = run_eval(state.settings, questions or QUESTIONS, only, retrieval_only, limit, not no_baselines, progress)
+            report = run_eval(
+                state.settings,
+                questions or QUESTIONS,
+                only,
+                retrieval_only,
+                limit,
+                not no_baselines,
+                progress,
+            )
         except (ValueError, OSError, IndexMissingError, LLMUnavailable) as exc:
             fail(str(exc))
     print(markdown(report))
@@ -361,7 +443,10 @@ app.add_typer(llm_app, name="llm")
 
 
 @llm_app.command("serve")
-def llm_serve(port: int = typer.Option(8080), small: bool = typer.Option(False, "--small", help="Use SmolLM2-135M (fast, weak).")) -> None:
+def llm_serve(
+    port: int = typer.Option(8080),
+    small: bool = typer.Option(False, "--small", help="Use SmolLM2-135M (fast, weak)."),
+) -> None:
     """Run the embedded llama.cpp OpenAI-compatible server on 127.0.0.1 until Ctrl-C."""
     import time
 
@@ -373,8 +458,10 @@ def llm_serve(port: int = typer.Option(8080), small: bool = typer.Option(False, 
         server = LlamaServer(model, s.llm_model, s.llm_context, s.llm_threads, port=port).start()
     except LLMUnavailable as exc:
         fail(str(exc))
-    console.print(f"serving {model.name} as {s.llm_model!r} at {server.base_url} — "
-                  f"use OPENAI_BASE_URL={server.base_url}; Ctrl-C stops it")
+    console.print(
+        f"serving {model.name} as {s.llm_model!r} at {server.base_url} — "
+        f"use OPENAI_BASE_URL={server.base_url}; Ctrl-C stops it"
+    )
     try:
         while server.alive():
             time.sleep(1)

@@ -29,13 +29,17 @@ class EndpointEmbedding(BaseEmbedding):
         try:
             response = self._client.embeddings.create(model=self.api_model, input=texts)
         except openai.APIError as exc:
-            raise EmbeddingUnavailable(f"the embeddings endpoint {self.base_url} failed ({type(exc).__name__}); "
-                                       "check RAG_EMBED_BASE_URL and that the server is running") from exc
+            raise EmbeddingUnavailable(
+                f"the embeddings endpoint {self.base_url} failed ({type(exc).__name__}); "
+                "check RAG_EMBED_BASE_URL and that the server is running"
+            ) from exc
         vectors = [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
         if len(vectors) != len(texts) or any(not v or not isinstance(v[0], float) for v in vectors):
             # e.g. a llama.cpp server without pooling answers with one vector per token
-            raise EmbeddingUnavailable(f"the embeddings endpoint {self.base_url} did not return one vector per text; "
-                                       "for llama.cpp set a pooling type (--kv_overrides llama.pooling_type=int:1)")
+            raise EmbeddingUnavailable(
+                f"the embeddings endpoint {self.base_url} did not return one vector per text; "
+                "for llama.cpp set a pooling type (--kv_overrides llama.pooling_type=int:1)"
+            )
         return vectors
 
     def _get_text_embedding(self, text: str) -> list[float]:

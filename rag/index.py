@@ -21,26 +21,28 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 from rag.config import Settings
 from rag.corpus import list_files, merge_entries, parse_text, read_text
 from rag.corpus.names import author_key, fold
 from rag.embed import count_tokens, embedder_name, get_tokenizer, model_path
-from rag.errors import CorpusError, EmbeddingUnavailable, IndexMissingError, IngestBusy, IngestError
+from rag.errors import CorpusError, EmbeddingUnavailable, IndexMissingError, IngestError
 from rag.types import ListingReport, Paper
 
 STATE_FILE = "state.json"
 FORMAT_VERSION = 1
 
-_STOPWORDS = set("""a an and are as at be by for from has have in is it its of on or that the this
+# Words BM25 leaves out, in queries and abstracts alike.
+_STOPWORD_TEXT = """a an and are as at be by for from has have in is it its of on or that the this
 to was were which with we our these those their they using use used via into than then also can
 not but been such more most other over under between both each how what when where who whom why
 all any some no nor only own same so too very will would should could may might must do does did
-paper papers study work works which about""".split())
+paper papers study work works which about"""
+_STOPWORDS = set(_STOPWORD_TEXT.split())
 
 
 # --- Chroma -----------------------------------------------------------------------------
@@ -54,11 +56,15 @@ def chroma_client(settings: Settings):
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_mode == "http":
         try:
-            return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings)
+            return chromadb.HttpClient(
+                host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
+            )
         except Exception as exc:  # connection refused and friends
             raise IndexMissingError(
-                f"Chroma server at http://{settings.chroma_host}:{settings.chroma_port} is unreachable ({exc}); "
-                "start it with `chroma run --host 127.0.0.1 --path DIR` or set RAG_CHROMA_MODE=persistent") from exc
+                f"Chroma server at http://{settings.chroma_host}:{settings.chroma_port} is unreachable "
+                f"({exc}); "
+                "start it with `chroma run --host 127.0.0.1 --path DIR` or set RAG_CHROMA_MODE=persistent"
+            ) from exc
     settings.chroma_dir.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
 
@@ -88,7 +94,8 @@ def chunk_paper(paper: Paper, embed_path: str, window: int = 256, overlap: int =
     if count_tokens(paper.abstract, embed_path) - 2 <= budget:
         return [paper.abstract]
     splitter = SentenceSplitter(
-        chunk_size=budget, chunk_overlap=min(overlap, budget // 4),
+        chunk_size=budget,
+        chunk_overlap=min(overlap, budget // 4),
         tokenizer=lambda text: tok.encode(text, add_special_tokens=False).ids,
     )
     return splitter.split_text(paper.abstract)
@@ -209,14 +216,24 @@ class IngestSummary:
 
 
 def _config_fingerprint(settings: Settings, embed_path: str) -> dict:
-    return {"format": FORMAT_VERSION, "embed_model": embedder_name(settings, embed_path),
-            "chunk_tokens": settings.chunk_tokens, "chunk_overlap": settings.chunk_overlap,
-            "chroma_mode": settings.chroma_mode,
-            "chroma_address": f"{settings.chroma_host}:{settings.chroma_port}" if settings.chroma_mode == "http" else ""}
+    return {
+        "format": FORMAT_VERSION,
+        "embed_model": embedder_name(settings, embed_path),
+        "chunk_tokens": settings.chunk_tokens,
+        "chunk_overlap": settings.chunk_overlap,
+        "chroma_mode": settings.chroma_mode,
+        "chroma_address": f"{settings.chroma_host}:{settings.chroma_port}"
+        if settings.chroma_mode == "http"
+        else "",
+    }
 
 
-def ingest(settings: Settings, paths: list[Path] | None = None, rebuild: bool = False,
-           progress: Callable[[str, int, int], None] | None = None) -> IngestSummary:
+def ingest(
+    settings: Settings,
+    paths: list[Path] | None = None,
+    rebuild: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> IngestSummary:
     """Bring the index in line with the listing files under `paths` (default: the seeds).
 
     The index mirrors the given files: new and changed files are (re)parsed, files no longer
@@ -249,7 +266,14 @@ def ingest(settings: Settings, paths: list[Path] | None = None, rebuild: bool = 
                 continue
             digest = hashlib.sha256(text.encode()).hexdigest()
             if digest in seen:
-                failed.append(FileSummary(f.name, str(f), "duplicate", warnings=[f"{f}: same content as {seen[digest]}; skipped"]))
+                failed.append(
+                    FileSummary(
+                        f.name,
+                        str(f),
+                        "duplicate",
+                        warnings=[f"{f}: same content as {seen[digest]}; skipped"],
+                    )
+                )
                 continue
             seen[digest] = str(f)
             hashes[str(f)] = file_sha256(f)
@@ -257,13 +281,21 @@ def ingest(settings: Settings, paths: list[Path] | None = None, rebuild: bool = 
         if not readable:
             raise CorpusError("no usable listing: " + "; ".join(w for s in failed for w in s.warnings))
         fingerprint = _config_fingerprint(settings, embed_path)
-        if state and state.get("config") == fingerprint and old_files == hashes:
-            if _generation_usable(settings, state):
-                summary = [FileSummary(Path(p).name, p, "unchanged") for p in hashes]
-                for s in summary:
-                    s.records, s.skipped = state["file_stats"].get(s.path, [0, 0])
-                return IngestSummary("unchanged", summary + failed, state["papers"], state["chunks"], 0, 0,
-                                     time.perf_counter() - start, state["generation"])
+        unchanged = state and state.get("config") == fingerprint and old_files == hashes
+        if unchanged and _generation_usable(settings, state):
+            summary = [FileSummary(Path(p).name, p, "unchanged") for p in hashes]
+            for s in summary:
+                s.records, s.skipped = state["file_stats"].get(s.path, [0, 0])
+            return IngestSummary(
+                "unchanged",
+                summary + failed,
+                state["papers"],
+                state["chunks"],
+                0,
+                0,
+                time.perf_counter() - start,
+                state["generation"],
+            )
 
         reports: list[ListingReport] = [parse_text(text, f.name, str(f)) for f, text in readable]
         if not any(r.entries for r in reports):
@@ -271,28 +303,59 @@ def ingest(settings: Settings, paths: list[Path] | None = None, rebuild: bool = 
         papers = merge_entries(reports)
         summaries = []
         for r in reports:
-            status = "unchanged" if old_files.get(r.path) == hashes[r.path] else ("changed" if r.path in old_files else "added")
-            summaries.append(FileSummary(r.listing, r.path, status, r.layout, r.owner, len(r.entries), len(r.skipped),
-                                         r.warnings, [(s.line_no, s.reason, s.text) for s in r.skipped]))
+            status = (
+                "unchanged"
+                if old_files.get(r.path) == hashes[r.path]
+                else ("changed" if r.path in old_files else "added")
+            )
+            summaries.append(
+                FileSummary(
+                    r.listing,
+                    r.path,
+                    status,
+                    r.layout,
+                    r.owner,
+                    len(r.entries),
+                    len(r.skipped),
+                    r.warnings,
+                    [(s.line_no, s.reason, s.text) for s in r.skipped],
+                )
+            )
         summaries += [FileSummary(Path(p).name, p, "removed") for p in old_files if p not in hashes] + failed
 
-        generation = datetime.now(timezone.utc).strftime("g%Y%m%dT%H%M%S%f")
+        generation = datetime.now(UTC).strftime("g%Y%m%dT%H%M%S%f")
         if rebuild:
             _set_aside_unreadable_store(settings)
         # Vectors are reused only from a generation embedded by the same model.
-        same_model = state and not rebuild and state.get("config", {}).get("embed_model") == fingerprint["embed_model"]
-        built = _build_generation(settings, embed_path, generation, papers, reports, state if same_model else None, progress)
+        same_model = (
+            state and not rebuild and state.get("config", {}).get("embed_model") == fingerprint["embed_model"]
+        )
+        built = _build_generation(
+            settings, embed_path, generation, papers, reports, state if same_model else None, progress
+        )
         new_state = {
-            "generation": generation, "collection": built["collection"], "config": fingerprint,
-            "files": hashes, "file_stats": {r.path: [len(r.entries), len(r.skipped)] for r in reports},
-            "papers": len(papers), "chunks": built["chunks"],
-            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "generation": generation,
+            "collection": built["collection"],
+            "config": fingerprint,
+            "files": hashes,
+            "file_stats": {r.path: [len(r.entries), len(r.skipped)] for r in reports},
+            "papers": len(papers),
+            "chunks": built["chunks"],
+            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         write_state(data_dir, new_state)
         if state:
             _drop_generation(settings, state)
-        return IngestSummary("built" if not state else "updated", summaries, len(papers), built["chunks"],
-                             built["embedded"], built["reused"], time.perf_counter() - start, generation)
+        return IngestSummary(
+            "built" if not state else "updated",
+            summaries,
+            len(papers),
+            built["chunks"],
+            built["embedded"],
+            built["reused"],
+            time.perf_counter() - start,
+            generation,
+        )
 
 
 def _set_aside_unreadable_store(settings: Settings) -> None:
@@ -325,16 +388,25 @@ def _old_embeddings(settings: Settings, state: dict | None) -> dict[str, list[fl
         got = col.get(include=["embeddings", "metadatas"])
     except Exception:
         return {}
-    return {m["embed_sha"]: list(e) for e, m in zip(got["embeddings"], got["metadatas"]) if m and "embed_sha" in m}
+    return {
+        m["embed_sha"]: list(e)
+        for e, m in zip(got["embeddings"], got["metadatas"], strict=True)
+        if m and "embed_sha" in m
+    }
 
 
-def _build_generation(settings: Settings, embed_path: str, generation: str, papers: list[Paper],
-                      reports: list[ListingReport], previous: dict | None,
-                      progress: Callable[[str, int, int], None] | None) -> dict:
+def _build_generation(
+    settings: Settings,
+    embed_path: str,
+    generation: str,
+    papers: list[Paper],
+    reports: list[ListingReport],
+    previous: dict | None,
+    progress: Callable[[str, int, int], None] | None,
+) -> dict:
+    import bm25s
     from llama_index.core.schema import MetadataMode, TextNode
     from llama_index.vector_stores.chroma import ChromaVectorStore
-
-    import bm25s
 
     gen_dir = settings.data_dir / "generations" / generation
     collection_name = f"{settings.collection_prefix}_{generation}"
@@ -347,11 +419,15 @@ def _build_generation(settings: Settings, embed_path: str, generation: str, pape
             chunks = chunk_paper(paper, embed_path, settings.chunk_tokens, settings.chunk_overlap)
             for i, chunk in enumerate(chunks):
                 # Chunk ids are "<paper_id>-<n>": search maps Chroma hits to papers by id alone.
-                node = TextNode(id_=f"{paper.paper_id}-{i}", text=chunk,
-                                metadata={**meta, "chunk": i, "n_chunks": len(chunks)},
-                                excluded_embed_metadata_keys=[k for k in meta if k != "title"] + ["chunk", "n_chunks"],
-                                excluded_llm_metadata_keys=list(meta) + ["chunk", "n_chunks"],
-                                metadata_template="{value}", text_template="{metadata_str}\n{content}")
+                node = TextNode(
+                    id_=f"{paper.paper_id}-{i}",
+                    text=chunk,
+                    metadata={**meta, "chunk": i, "n_chunks": len(chunks)},
+                    excluded_embed_metadata_keys=[k for k in meta if k != "title"] + ["chunk", "n_chunks"],
+                    excluded_llm_metadata_keys=list(meta) + ["chunk", "n_chunks"],
+                    metadata_template="{value}",
+                    text_template="{metadata_str}\n{content}",
+                )
                 embed_text = node.get_content(metadata_mode=MetadataMode.EMBED)
                 node.metadata["embed_sha"] = hashlib.sha256(embed_text.encode()).hexdigest()[:16]
                 node.excluded_embed_metadata_keys.append("embed_sha")
@@ -377,7 +453,7 @@ def _build_generation(settings: Settings, embed_path: str, generation: str, pape
                         vectors = model.get_text_embedding_batch([texts[j] for j in batch])
                     except EmbeddingUnavailable as exc:
                         raise IngestError(str(exc)) from exc
-                    for j, vec in zip(batch, vectors):
+                    for j, vec in zip(batch, vectors, strict=True):
                         cache[todo[j].metadata["embed_sha"]] = vec
                     if progress:
                         progress("embedding", min(i + step, len(texts)), len(texts))
@@ -393,16 +469,38 @@ def _build_generation(settings: Settings, embed_path: str, generation: str, pape
         retriever = bm25s.BM25()
         retriever.index(corpus_tokens, show_progress=False)
         retriever.save(str(gen_dir / "bm25"))
-        (gen_dir / "papers.json").write_text(json.dumps([p.to_json() | {"owners": p.owners} for p in papers], ensure_ascii=False))
+        (gen_dir / "papers.json").write_text(
+            json.dumps([p.to_json() | {"owners": p.owners} for p in papers], ensure_ascii=False)
+        )
         (gen_dir / "vocabulary.txt").write_text("\n".join(sorted(corpus_vocabulary(papers))))
         (gen_dir / "chunks.json").write_text(json.dumps(chunk_counts(nodes)))
-        (gen_dir / "reports.json").write_text(json.dumps([
-            {"listing": r.listing, "path": r.path, "layout": r.layout, "owner": r.owner, "profile": r.profile,
-             "records": len(r.entries), "skipped": len(r.skipped), "warnings": r.warnings} for r in reports
-        ], ensure_ascii=False, indent=1))
+        (gen_dir / "reports.json").write_text(
+            json.dumps(
+                [
+                    {
+                        "listing": r.listing,
+                        "path": r.path,
+                        "layout": r.layout,
+                        "owner": r.owner,
+                        "profile": r.profile,
+                        "records": len(r.entries),
+                        "skipped": len(r.skipped),
+                        "warnings": r.warnings,
+                    }
+                    for r in reports
+                ],
+                ensure_ascii=False,
+                indent=1,
+            )
+        )
         if collection.count() != len(nodes):
             raise IngestError(f"Chroma holds {collection.count()} chunks, expected {len(nodes)}")
-        return {"collection": collection_name, "chunks": len(nodes), "embedded": len(todo), "reused": len(nodes) - len(todo)}
+        return {
+            "collection": collection_name,
+            "chunks": len(nodes),
+            "embedded": len(todo),
+            "reused": len(nodes) - len(todo),
+        }
     except BaseException:
         # Including KeyboardInterrupt: remove the half-built generation, keep the old one.
         with contextlib.suppress(Exception):
@@ -429,7 +527,9 @@ def _remove_orphan_segment_dirs(chroma_dir: Path) -> None:
     import sqlite3
 
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{chroma_dir / 'chroma.sqlite3'}?mode=ro", uri=True)) as db:
+        with contextlib.closing(
+            sqlite3.connect(f"file:{chroma_dir / 'chroma.sqlite3'}?mode=ro", uri=True)
+        ) as db:
             live = {row[0] for row in db.execute("SELECT id FROM segments")}
     except sqlite3.Error:
         return  # an unknown store layout: leave everything as it is
@@ -453,8 +553,10 @@ class PaperIndex:
             rows = json.loads((gen_dir / "papers.json").read_text())
             self.reports = json.loads((gen_dir / "reports.json").read_text())
         except (OSError, json.JSONDecodeError) as exc:
-            raise IndexMissingError(f"index files in {gen_dir} are missing or corrupt ({exc}); "
-                                    "rebuild with `rag ingest --rebuild`") from exc
+            raise IndexMissingError(
+                f"index files in {gen_dir} are missing or corrupt ({exc}); "
+                "rebuild with `rag ingest --rebuild`"
+            ) from exc
         self.settings = settings
         self.state = state
         self.papers: list[Paper] = [Paper.from_json(r) for r in rows]
@@ -498,8 +600,10 @@ class PaperIndex:
             except IndexMissingError:
                 raise
             except Exception as exc:
-                raise IndexMissingError(f"Chroma collection {self.state['collection']} is missing or unreadable "
-                                        f"({exc}); rebuild with `rag ingest --rebuild`") from exc
+                raise IndexMissingError(
+                    f"Chroma collection {self.state['collection']} is missing or unreadable "
+                    f"({exc}); rebuild with `rag ingest --rebuild`"
+                ) from exc
         return self._collection
 
     @property

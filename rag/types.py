@@ -80,7 +80,7 @@ class Paper:
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Paper":
+    def from_json(cls, data: dict[str, Any]) -> Paper:
         data = dict(data)
         data.pop("score", None)
         data.setdefault("owners", [data["owner"]] if data.get("owner") else [])

@@ -12,7 +12,6 @@ import shutil
 import socket
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
@@ -62,8 +61,11 @@ def chroma_server(tmp_path_factory):
     exe = shutil.which("chroma")
     if not exe:
         pytest.fail("the `chroma` command (from chromadb) is not installed")
-    proc = subprocess.Popen([exe, "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [exe, "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
@@ -84,8 +86,13 @@ def smollm_server(tmp_path_factory):
     """A real llama.cpp server process with the packaged SmolLM2-135M model."""
     from rag.llm import LlamaServer, smollm_path
 
-    server = LlamaServer(smollm_path(), "smollm2", n_ctx=4096, threads=2,
-                         log_path=tmp_path_factory.mktemp("llm") / "server.log").start()
+    server = LlamaServer(
+        smollm_path(),
+        "smollm2",
+        n_ctx=4096,
+        threads=2,
+        log_path=tmp_path_factory.mktemp("llm") / "server.log",
+    ).start()
     yield server
     server.stop()
 
@@ -95,5 +102,7 @@ def assistant(seed_index, smollm_server):
     """The real chain on the seed index, generating with SmolLM2 through the OpenAI API."""
     from rag.answer import Assistant
 
-    settings = seed_index.model_copy(update={"openai_base_url": smollm_server.base_url, "llm_model": "smollm2"})
+    settings = seed_index.model_copy(
+        update={"openai_base_url": smollm_server.base_url, "llm_model": "smollm2"}
+    )
     return Assistant(settings)

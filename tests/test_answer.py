@@ -27,7 +27,9 @@ def test_answer_with_valid_citations(assistant):
     assert list(data)[:7] == ["question", "answer", "refused", "citations", "sources", "model", "timings"]
     assert set(data["timings"]) == {"retrieval_s", "first_token_s", "total_s"}
     assert all(list(c)[:14] == ["n"] + PAPER_FIELDS for c in data["citations"] + data["sources"])
-    assert data["timings"]["total_s"] >= data["timings"]["first_token_s"] >= data["timings"]["retrieval_s"] > 0
+    assert (
+        data["timings"]["total_s"] >= data["timings"]["first_token_s"] >= data["timings"]["retrieval_s"] > 0
+    )
 
 
 def test_streaming_sends_sources_before_tokens(assistant):
@@ -36,14 +38,20 @@ def test_streaming_sends_sources_before_tokens(assistant):
 
 
 def test_app_refuses_what_records_do_not_hold(assistant):
-    for question in ("What is Nils Strodthoff's email address?", "Which papers are about quantum cryptography?"):
+    for question in (
+        "What is Nils Strodthoff's email address?",
+        "Which papers are about quantum cryptography?",
+    ):
         answer = assistant.ask(question)
         assert answer.refused and answer.citations == [] and answer.sources, question
         assert "don't" in answer.answer
 
 
 def test_followup_uses_history(assistant):
-    history = [{"role": "user", "content": "Which papers use state space models?"}, {"role": "assistant", "content": "…"}]
+    history = [
+        {"role": "user", "content": "Which papers use state space models?"},
+        {"role": "assistant", "content": "…"},
+    ]
     answer = assistant.ask("and which of those are from 2023?", history=history)
     assert "2023" in answer.standalone_question
     assert answer.sources and all(s.paper.year == 2023 for s in answer.sources)
@@ -57,7 +65,9 @@ def test_bad_questions_get_messages(assistant):
 
 
 def test_unreachable_endpoint_is_a_clear_message(seed_index):
-    settings = seed_index.model_copy(update={"openai_base_url": f"http://127.0.0.1:{free_port()}/v1", "openai_api_key": "sk-secret-123"})
+    settings = seed_index.model_copy(
+        update={"openai_base_url": f"http://127.0.0.1:{free_port()}/v1", "openai_api_key": "sk-secret-123"}
+    )
     answer = Assistant(settings).ask("Which papers use state space models?")
     assert answer.kind == "error"
     assert "cannot reach the LLM endpoint http://127.0.0.1:" in answer.answer
@@ -85,11 +95,20 @@ def test_missing_model_file_is_reported(seed_index, tmp_path):
 
 
 def test_cli_ask_batch_json(seed_index, smollm_server):
-    env = {**os.environ, "RAG_DATA_DIR": str(seed_index.data_dir), "OPENAI_BASE_URL": smollm_server.base_url,
-           "RAG_LLM_MODEL": "smollm2"}
-    out = subprocess.run([sys.executable, "-m", "rag.cli", "ask", "--batch", "-", "--json"], env=env, timeout=600,
-                         input="How many papers does Harald Binder have?\nWhat is Nils Strodthoff's phone number?\n",
-                         capture_output=True, text=True)
+    env = {
+        **os.environ,
+        "RAG_DATA_DIR": str(seed_index.data_dir),
+        "OPENAI_BASE_URL": smollm_server.base_url,
+        "RAG_LLM_MODEL": "smollm2",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "ask", "--batch", "-", "--json"],
+        env=env,
+        timeout=600,
+        input="How many papers does Harald Binder have?\nWhat is Nils Strodthoff's phone number?\n",
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     first, second = (json.loads(line) for line in out.stdout.splitlines())
     assert first["answer"].startswith("18 papers") and not first["refused"]

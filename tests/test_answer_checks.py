@@ -2,17 +2,42 @@
 
 from __future__ import annotations
 
-from rag.answer import Source, attribute_uncited, check_citations, fallback_rewrite, is_followup, support, unsupported_sentences
+from rag.answer import (
+    Source,
+    attribute_uncited,
+    check_citations,
+    fallback_rewrite,
+    is_followup,
+    support,
+    unsupported_sentences,
+)
 from rag.answer.refusal import unheld_reason
 from rag.query.analyse import QueryAnalyser
 from rag.types import Paper, SearchHit
 
 
 def paper(pid: str, abstract: str, title: str = "A title") -> Paper:
-    return Paper(pid, ["x.txt"], "Owner", title, title, ["Ann Author"], False, None, "2023-01-01", 2023, "CV", False, abstract)
+    return Paper(
+        pid,
+        ["x.txt"],
+        "Owner",
+        title,
+        title,
+        ["Ann Author"],
+        False,
+        None,
+        "2023-01-01",
+        2023,
+        "CV",
+        False,
+        abstract,
+    )
 
 
-HISTORY = [{"role": "user", "content": "Which papers use state space models?"}, {"role": "assistant", "content": "…"}]
+HISTORY = [
+    {"role": "user", "content": "Which papers use state space models?"},
+    {"role": "assistant", "content": "…"},
+]
 
 
 def test_followup_detection():
@@ -24,8 +49,10 @@ def test_followup_detection():
 
 def test_fallback_rewrite():
     assert fallback_rewrite("what about EEG?", HISTORY) == "Which papers use EEG?"
-    assert fallback_rewrite("and which of those are from 2023?", HISTORY) == \
-        "Which papers use state space models; which of those are from 2023?"
+    assert (
+        fallback_rewrite("and which of those are from 2023?", HISTORY)
+        == "Which papers use state space models; which of those are from 2023?"
+    )
     assert fallback_rewrite("anything?", []) == "anything?"
 
 
@@ -43,18 +70,28 @@ def test_support_and_unsupported_flags():
     s2 = Source(2, paper("b", "Bowel sounds are segmented with recurrent networks."), [])
     assert support("State space models are used for ECG classification [1].", s1.paper.abstract) == 1.0
     assert support("State space models classify ECG [1].", s1.paper.abstract) == 0.75  # lexical: no stemming
-    flagged = unsupported_sentences("State space models are used for ECG classification [1]. Bowel sounds are analysed with transformers [1].", [s1, s2])
+    flagged = unsupported_sentences(
+        "State space models are used for ECG classification [1]. "
+        "Bowel sounds are analysed with transformers [1].",
+        [s1, s2],
+    )
     assert [f["n"] for f in flagged] == [1] and "Bowel" in flagged[0]["sentence"]
 
 
 def test_post_hoc_attribution_only_when_uncited():
     s1 = Source(1, paper("a", "We use structured state space models for ECG classification."), [])
     s2 = Source(2, paper("b", "Bowel sounds are segmented with recurrent networks."), [])
-    text, added = attribute_uncited("Bowel sounds are segmented with recurrent networks. Nothing else matters here.", [s1, s2])
+    text, added = attribute_uncited(
+        "Bowel sounds are segmented with recurrent networks. Nothing else matters here.", [s1, s2]
+    )
     assert added == 1 and text.startswith("Bowel sounds are segmented with recurrent networks [2].")
     assert attribute_uncited("Already cited [1].", [s1]) == ("Already cited [1].", 0)
-    titled = Source(3, paper("c", "Unrelated words entirely.", title="Diffusion-based Conditional ECG Generation"), [])
-    text, added = attribute_uncited("- Diffusion-based Conditional ECG Generation (Juan et al., 2023)", [s1, titled])
+    titled = Source(
+        3, paper("c", "Unrelated words entirely.", title="Diffusion-based Conditional ECG Generation"), []
+    )
+    text, added = attribute_uncited(
+        "- Diffusion-based Conditional ECG Generation (Juan et al., 2023)", [s1, titled]
+    )
     assert added == 1 and "[2]" in text  # names the second source's title
 
 
@@ -64,7 +101,10 @@ def not_in_records(question, hits):
 
 
 def test_not_in_records():
-    hits = [SearchHit(paper("a", "We trained on eight NVIDIA A100 GPUs."), 1.0), SearchHit(paper("b", "A plain abstract about vessel segmentation."), 0.5)]
+    hits = [
+        SearchHit(paper("a", "We trained on eight NVIDIA A100 GPUs."), 1.0),
+        SearchHit(paper("b", "A plain abstract about vessel segmentation."), 0.5),
+    ]
     assert not_in_records("What is Nils Strodthoff's email address?", hits) == "contact or personal details"
     assert not_in_records("Which GPUs did they use?", hits) is None  # an abstract states it
     assert not_in_records("Which GPUs did they use?", hits[1:]) == "the hardware used"

@@ -18,9 +18,23 @@ SEED_LINES = [line for f in SEED_FILES for line in f.read_text().splitlines() if
 line_strategy = st.one_of(
     st.sampled_from(SEED_LINES),
     st.text(min_size=0, max_size=120),
-    st.from_regex(r"(\d\d\.\d)?(CV|LG|MED-PH|STAT-MECH)(Jan|Mar|Dec) [1-9](, 20[12]\d)?(Code)?", fullmatch=True),
+    st.from_regex(
+        r"(\d\d\.\d)?(CV|LG|MED-PH|STAT-MECH)(Jan|Mar|Dec) [1-9](, 20[12]\d)?(Code)?", fullmatch=True
+    ),
     st.from_regex(r"  • [0-9]{1,2} authors", fullmatch=True),
-    st.sampled_from(["·", "", "   ", "Background: x y z.", "Methods: a b.", "Dr.", "* Former Member", "Apr 22", "Jun 22, 2025 1"]),
+    st.sampled_from(
+        [
+            "·",
+            "",
+            "   ",
+            "Background: x y z.",
+            "Methods: a b.",
+            "Dr.",
+            "* Former Member",
+            "Apr 22",
+            "Jun 22, 2025 1",
+        ]
+    ),
 )
 
 
@@ -59,13 +73,19 @@ def test_cut_off_three_line_entry_is_reported():
 
 def run_cli(*args, env_extra=None, timeout=300):
     env = {**os.environ, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True, env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
 
 
 def test_cli_ingest_errors_name_the_file(tmp_path):
     env = {"RAG_DATA_DIR": str(tmp_path / "data")}
     missing = run_cli("ingest", str(tmp_path / "nope"), env_extra=env)
-    assert missing.returncode == 1 and "nope: no such file" in missing.stderr and "Traceback" not in missing.stderr
+    assert (
+        missing.returncode == 1
+        and "nope: no such file" in missing.stderr
+        and "Traceback" not in missing.stderr
+    )
     binary = tmp_path / "x.pdf"
     binary.write_bytes(b"%PDF\x00\x01\x02")
     big = tmp_path / "big.txt"

@@ -37,8 +37,16 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+    ):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     driver.set_page_load_timeout(60)
@@ -88,7 +96,9 @@ def answer_finished(driver, quiet_s: float = 3.0) -> str:
 def open_tab(driver, name: str) -> None:
     from selenium.webdriver.common.by import By
 
-    tab = next(b for b in driver.find_elements(By.CSS_SELECTOR, "button[role='tab']") if b.text.strip() == name)
+    tab = next(
+        b for b in driver.find_elements(By.CSS_SELECTOR, "button[role='tab']") if b.text.strip() == name
+    )
     tab.click()
 
 
@@ -98,7 +108,11 @@ def test_ask_follow_citation_browse_overview(app_url, browser):
 
     driver = browser
     driver.get(app_url)
-    box = wait_for(lambda: driver.find_element(By.CSS_SELECTOR, "#question textarea, #question input"), 60, "the question box")
+    box = wait_for(
+        lambda: driver.find_element(By.CSS_SELECTOR, "#question textarea, #question input"),
+        60,
+        "the question box",
+    )
     assert "Ask a question" in driver.find_element(By.ID, "sources").text
     shot(driver, "01-start")
 
@@ -114,7 +128,11 @@ def test_ask_follow_citation_browse_overview(app_url, browser):
     shot(driver, "03-answer")
 
     # A citation link scrolls to its card and flashes it.
-    links = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#chatbot a.cite"), 10, f"a citation link in {answer[:200]!r}")
+    links = wait_for(
+        lambda: driver.find_elements(By.CSS_SELECTOR, "#chatbot a.cite"),
+        10,
+        f"a citation link in {answer[:200]!r}",
+    )
     target = links[-1].get_attribute("href").split("#")[1]
     handles = len(driver.window_handles)
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", links[-1])
@@ -123,40 +141,60 @@ def test_ask_follow_citation_browse_overview(app_url, browser):
     wait_for(lambda: "flash" in card.get_attribute("class"), 5, "the cited card to flash")
     time.sleep(1)  # smooth scrolling
     in_view = driver.execute_script(
-        "const r = arguments[0].getBoundingClientRect(); return r.top >= -5 && r.top < window.innerHeight;", card)
+        "const r = arguments[0].getBoundingClientRect(); return r.top >= -5 && r.top < window.innerHeight;",
+        card,
+    )
     assert in_view, "the cited card is scrolled into view"
     assert len(driver.window_handles) == handles, "the citation did not open a new tab"
     shot(driver, "04-citation")
 
     # Browse: search the table, select a row, see its card.
     open_tab(driver, "Browse")
-    search = wait_for(lambda: next(e for e in driver.find_elements(By.CSS_SELECTOR, "#browse-search textarea, #browse-search input")
-                                   if e.is_displayed()), 10, "search box")
+    search = wait_for(
+        lambda: next(
+            e
+            for e in driver.find_elements(By.CSS_SELECTOR, "#browse-search textarea, #browse-search input")
+            if e.is_displayed()
+        ),
+        10,
+        "search box",
+    )
     search.send_keys("S4Sleep")
+
     def filtered_rows():
         rows = driver.find_elements(By.CSS_SELECTOR, "#browse-table .virtual-row")
         return [r for r in rows if "S4Sleep: Elucidating" in r.text] if len(rows) <= 3 else None
 
     rows = wait_for(filtered_rows, 20, "the table filtered to the S4Sleep paper")
     rows[0].find_element(By.CSS_SELECTOR, "[role='gridcell']").click()
-    card = wait_for(lambda: driver.find_element(By.CSS_SELECTOR, "#browse-card .card"), 20, "the selected paper's card")
+    card = wait_for(
+        lambda: driver.find_element(By.CSS_SELECTOR, "#browse-card .card"), 20, "the selected paper's card"
+    )
     assert "S4Sleep" in card.text
     shot(driver, "05-browse")
 
     # Overview: both plots render (Vega draws into a canvas or an svg).
     open_tab(driver, "Overview")
-    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#corpus-map canvas, #corpus-map svg.marks"), 30, "the corpus map")
+    wait_for(
+        lambda: driver.find_elements(By.CSS_SELECTOR, "#corpus-map canvas, #corpus-map svg.marks"),
+        30,
+        "the corpus map",
+    )
     time.sleep(1)
     shot(driver, "06-overview")
     driver.execute_script("document.getElementById('corpus-map').scrollIntoView()")
     time.sleep(0.5)
-    assert "source of last answer" in driver.find_element(By.ID, "corpus-map").text, "the last answer's sources are marked"
+    assert "source of last answer" in driver.find_element(By.ID, "corpus-map").text, (
+        "the last answer's sources are marked"
+    )
     shot(driver, "07-corpus-map")
 
     open_tab(driver, "Settings")
     wait_for(lambda: "endpoint" in driver.find_element(By.TAG_NAME, "body").text, 10, "the settings table")
     driver.find_element(By.ID, "export").click()
-    wait_for(lambda: ".md" in driver.find_element(By.ID, "export-file").text, 20, "the exported Markdown file")
+    wait_for(
+        lambda: ".md" in driver.find_element(By.ID, "export-file").text, 20, "the exported Markdown file"
+    )
     shot(driver, "08-settings-export")
 
     # Nothing was fetched from anywhere but the app itself.
@@ -171,12 +209,22 @@ def test_stop_cancels_a_running_answer(app_url, browser):
 
     driver = browser
     driver.get(app_url)
-    box = wait_for(lambda: driver.find_element(By.CSS_SELECTOR, "#question textarea, #question input"), 60, "the question box")
+    box = wait_for(
+        lambda: driver.find_element(By.CSS_SELECTOR, "#question textarea, #question input"),
+        60,
+        "the question box",
+    )
     box.send_keys("Which papers use deep learning for ECG analysis?")
     box.send_keys(Keys.ENTER)
-    wait_for(lambda: (lambda t: t.strip() and not t.rstrip().endswith("…"))(bot_text(driver)), 180, "the first token")
+    wait_for(
+        lambda: (lambda t: t.strip() and not t.rstrip().endswith("…"))(bot_text(driver)),
+        180,
+        "the first token",
+    )
     driver.find_element(By.ID, "stop").click()
-    stopped = wait_for(lambda: (lambda t: t if "(stopped)" in t else None)(bot_text(driver)), 10, "the stopped mark")
+    stopped = wait_for(
+        lambda: (lambda t: t if "(stopped)" in t else None)(bot_text(driver)), 10, "the stopped mark"
+    )
     time.sleep(3)
     assert bot_text(driver) == stopped, "nothing streams in after Stop"
     shot(driver, "09-stopped")
@@ -184,7 +232,11 @@ def test_stop_cancels_a_running_answer(app_url, browser):
     # The app lives on: the next question gets a full answer and its own cards.
     box.send_keys(QUESTION)
     box.send_keys(Keys.ENTER)
-    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#sources [data-turn='2'] .card"), 180, "cards of the next answer")
+    wait_for(
+        lambda: driver.find_elements(By.CSS_SELECTOR, "#sources [data-turn='2'] .card"),
+        180,
+        "cards of the next answer",
+    )
     assert "(stopped)" not in answer_finished(driver)
     shot(driver, "10-after-stop")
 
@@ -193,6 +245,10 @@ def test_stop_cancels_a_running_answer(app_url, browser):
     example.click()
     wait_for(lambda: "don't state" in bot_text(driver), 120, "the refusal for the email question")
     shot(driver, "11-example-question")
-    next(b for b in driver.find_elements(By.TAG_NAME, "button") if b.text.strip() == "New conversation").click()
-    wait_for(lambda: not driver.find_elements(By.CSS_SELECTOR, "#sources .card"), 20, "the sources panel to empty")
+    next(
+        b for b in driver.find_elements(By.TAG_NAME, "button") if b.text.strip() == "New conversation"
+    ).click()
+    wait_for(
+        lambda: not driver.find_elements(By.CSS_SELECTOR, "#sources .card"), 20, "the sources panel to empty"
+    )
     assert not bot_text(driver)

@@ -16,8 +16,13 @@ def test_matches_sentence_transformers():
     from sentence_transformers import SentenceTransformer
 
     path = model_path()
-    texts = ["state space models for ECG", "", "Müller's über-long " + "abstract text " * 300,
-             "Differential privacy for medical imaging.", "a"]
+    texts = [
+        "state space models for ECG",
+        "",
+        "Müller's über-long " + "abstract text " * 300,
+        "Differential privacy for medical imaging.",
+        "a",
+    ]
     ours = np.array(MiniLMEmbedding(path, embed_batch_size=2).get_text_embedding_batch(texts))
     reference = SentenceTransformer(path, device="cpu").encode(texts, normalize_embeddings=True)
     assert ours.shape == (5, 384)
@@ -37,8 +42,14 @@ def embeddings_server(tmp_path_factory):
     """llama.cpp serving /v1/embeddings with SmolLM2 (mean pooling): a real OpenAI-compatible endpoint."""
     from rag.llm import LlamaServer, smollm_path
 
-    server = LlamaServer(smollm_path(), "smol-embed", n_ctx=512, threads=1, log_path=tmp_path_factory.mktemp("emb") / "server.log",
-                         extra_args=["--embedding", "True", "--kv_overrides", "llama.pooling_type=int:1"]).start()
+    server = LlamaServer(
+        smollm_path(),
+        "smol-embed",
+        n_ctx=512,
+        threads=1,
+        log_path=tmp_path_factory.mktemp("emb") / "server.log",
+        extra_args=["--embedding", "True", "--kv_overrides", "llama.pooling_type=int:1"],
+    ).start()
     yield server
     server.stop()
 
@@ -52,13 +63,20 @@ def test_index_and_search_through_an_embeddings_endpoint(embeddings_server, tmp_
     listing = tmp_path / "seeds"
     listing.mkdir()
     shutil.copy(SEED_FILES[0], listing)
-    remote = Settings(data_dir=tmp_path / "data", seeds=[listing], embed_base_url=embeddings_server.base_url,
-                      embed_api_model="smol-embed", embed_batch_size=8)
+    remote = Settings(
+        data_dir=tmp_path / "data",
+        seeds=[listing],
+        embed_base_url=embeddings_server.base_url,
+        embed_api_model="smol-embed",
+        embed_batch_size=8,
+    )
     built = ingest(remote)
     assert built.papers >= 10 and built.embedded == built.chunks
     index = PaperIndex(remote)
     assert index.state["config"]["embed_model"] == f"endpoint:smol-embed@{embeddings_server.base_url}"
-    vectors = open_collection(chroma_client(remote), index.state["collection"]).get(limit=2, include=["embeddings"])["embeddings"]
+    vectors = open_collection(chroma_client(remote), index.state["collection"]).get(
+        limit=2, include=["embeddings"]
+    )["embeddings"]
     assert len(vectors[0]) == 576  # SmolLM2's width, not MiniLM's 384: the endpoint made them
     hits = Retriever(index).search("synthetic data", k=5, analyse=False).hits
     assert hits and any(h.dense_rank for h in hits)
@@ -80,7 +98,9 @@ def test_unreachable_embeddings_endpoint_fails_ingest_cleanly(tmp_path):
     listing = tmp_path / "seeds"
     listing.mkdir()
     shutil.copy(SEED_FILES[0], listing)
-    settings = Settings(data_dir=tmp_path / "data", seeds=[listing], embed_base_url=f"http://127.0.0.1:{free_port()}/v1")
+    settings = Settings(
+        data_dir=tmp_path / "data", seeds=[listing], embed_base_url=f"http://127.0.0.1:{free_port()}/v1"
+    )
     with pytest.raises(IngestError, match="embeddings endpoint http://127.0.0.1:.*failed"):
         ingest(settings)
     assert read_state(settings.data_dir) is None and not list((tmp_path / "data" / "generations").glob("*"))

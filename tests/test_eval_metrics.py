@@ -22,7 +22,11 @@ def test_recall_mrr_ndcg():
 
 
 def test_no_gold_gives_none():
-    assert m.recall_at_k(["a"], [], 5) is None and m.mrr(["a"], []) is None and m.ndcg_at_k(["a"], [], 10) is None
+    assert (
+        m.recall_at_k(["a"], [], 5) is None
+        and m.mrr(["a"], []) is None
+        and m.ndcg_at_k(["a"], [], 10) is None
+    )
     assert m.citation_recall(["a"], []) is None and m.citation_precision(["a"], []) is None
 
 
@@ -45,12 +49,20 @@ def test_fact_accuracy_normalises_numbers_and_case():
 
 def test_mean_and_percentile():
     assert m.mean([1.0, None, 3.0]) == 2.0 and m.mean([None]) is None
-    assert m.percentile([1, 2, 3, 4], 50) == 2 and m.percentile([1, 2, 3, 4], 95) == 4 and m.percentile([], 50) is None
+    assert (
+        m.percentile([1, 2, 3, 4], 50) == 2
+        and m.percentile([1, 2, 3, 4], 95) == 4
+        and m.percentile([], 50) is None
+    )
 
 
 def test_comparison_flags_regressions():
     def rep(r10):
-        return {"retrieval": {"summary": {"hybrid+analysis (ours)": {"all": {"recall@10": r10}}}}, "answers": None}
+        return {
+            "retrieval": {"summary": {"hybrid+analysis (ours)": {"all": {"recall@10": r10}}}},
+            "answers": None,
+        }
+
     assert any("REGRESSION" in line for line in compare(rep(0.80), rep(0.90)))
     assert not any("REGRESSION" in line for line in compare(rep(0.91), rep(0.90)))
     assert compare(rep(0.9), None) == ["(no previous report)"]

@@ -20,7 +20,9 @@ from tests.conftest import SEED_FILES
 
 
 def test_llm_dies_mid_answer_then_restarts(seed_index):
-    settings = seed_index.model_copy(update={"llm_model_path": smollm_path(), "llm_model": "smollm2", "max_tokens": 1500})
+    settings = seed_index.model_copy(
+        update={"llm_model_path": smollm_path(), "llm_model": "smollm2", "max_tokens": 1500}
+    )
     assistant = Assistant(settings)
     try:
         answer = None
@@ -102,8 +104,13 @@ def test_corrupt_store_says_rebuild_and_rebuild_fixes_it(own_index):
     (own_index.chroma_dir / "chroma.sqlite3").write_bytes(b"this is not a database" * 100)
     fresh_process_view()
     env = {**os.environ, "RAG_DATA_DIR": str(own_index.data_dir)}
-    out = subprocess.run([sys.executable, "-m", "rag.cli", "search", "synthetic data"], env=env, capture_output=True,
-                         text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "search", "synthetic data"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 1 and "rag ingest --rebuild" in out.stderr and "Traceback" not in out.stderr
     with pytest.raises(IndexMissingError, match="rag ingest --rebuild"):
         Retriever(PaperIndex(own_index)).search("synthetic data")

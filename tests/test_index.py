@@ -29,9 +29,11 @@ def small_corpus(tmp_path):
 
 def test_chunks_fit_the_model_window_and_carry_metadata(seed_index):
     index = PaperIndex(seed_index)
-    got = open_collection(chroma_client(seed_index), index.state["collection"]).get(include=["documents", "metadatas"])
+    got = open_collection(chroma_client(seed_index), index.state["collection"]).get(
+        include=["documents", "metadatas"]
+    )
     assert len(got["ids"]) == index.state["chunks"] >= len(index.papers) == 216
-    for doc, meta in zip(got["documents"], got["metadatas"]):
+    for doc, meta in zip(got["documents"], got["metadatas"], strict=True):
         embed_text = (meta["title"] + "\n" if meta["title"] else "") + doc
         assert count_tokens(embed_text, index.embed_path) <= 256
         assert meta["paper_id"] in index.by_id and meta["label"] and "listings" in meta
@@ -51,7 +53,9 @@ def test_incremental_ingest(tmp_path, small_corpus):
 
     # Change one abstract, add a listing, then remove it again.
     path = small_corpus / SEED_FILES[0].name
-    path.write_text(path.read_text().replace("Recessive dystrophic epidermolysis bullosa (RDEB)", "RDEB, a rare disease,"))
+    path.write_text(
+        path.read_text().replace("Recessive dystrophic epidermolysis bullosa (RDEB)", "RDEB, a rare disease,")
+    )
     changed = ingest(settings, [small_corpus])
     assert changed.status == "updated" and 1 <= changed.embedded <= 3
     assert changed.reused == changed.chunks - changed.embedded
@@ -100,7 +104,9 @@ def test_mixed_folder_ingests_what_is_usable(tmp_path, small_corpus):
     assert status["empty.txt"][0] == "error" and "empty file" in status["empty.txt"][1]
     assert status["copy-of-binder.txt"][0] == "duplicate"
     with pytest.raises(CorpusError, match="no usable listing"):
-        ingest(Settings(data_dir=tmp_path / "other"), [small_corpus / "broken.bin", small_corpus / "empty.txt"])
+        ingest(
+            Settings(data_dir=tmp_path / "other"), [small_corpus / "broken.bin", small_corpus / "empty.txt"]
+        )
 
 
 def test_interrupted_ingest_leaves_no_half_written_generation(tmp_path, small_corpus):

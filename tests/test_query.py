@@ -16,22 +16,25 @@ def analyse(retriever):
     return retriever.analyser.analyse
 
 
-@pytest.mark.parametrize("question, intent", [
-    ("tally of tayebi arasteh's preprints", Intent.COUNT),
-    ("count the papers with a code badge from 2022", Intent.COUNT),
-    ("latest 2 from the daily papers page", Intent.NEWEST),
-    ("earliest thing Binder has on his profile", Intent.OLDEST),
-    ("binder output by year", Intent.PER_YEAR),
-    ("papers in each of the lists, how many?", Intent.PER_LISTING),
-    ("who are Lopez Alcaraz's closest collaborators", Intent.COAUTHORS),
-    ("strodthoff + haverkamp joint papers", Intent.JOINT),
-    ("is the same abstract on two pages?", Intent.SHARED),
-    ("how many citations does harald binder have", Intent.PROFILE),
-    ("SSSD versus S4ECG: how do they differ", Intent.COMPARE),
-    ("show me work on sleep staging", Intent.TOPIC_LIST),
-    ("what accuracy did S4Sleep reach", Intent.FACT),
-    ("everything by Vielhaben", Intent.LIST),
-])
+@pytest.mark.parametrize(
+    "question, intent",
+    [
+        ("tally of tayebi arasteh's preprints", Intent.COUNT),
+        ("count the papers with a code badge from 2022", Intent.COUNT),
+        ("latest 2 from the daily papers page", Intent.NEWEST),
+        ("earliest thing Binder has on his profile", Intent.OLDEST),
+        ("binder output by year", Intent.PER_YEAR),
+        ("papers in each of the lists, how many?", Intent.PER_LISTING),
+        ("who are Lopez Alcaraz's closest collaborators", Intent.COAUTHORS),
+        ("strodthoff + haverkamp joint papers", Intent.JOINT),
+        ("is the same abstract on two pages?", Intent.SHARED),
+        ("how many citations does harald binder have", Intent.PROFILE),
+        ("SSSD versus S4ECG: how do they differ", Intent.COMPARE),
+        ("show me work on sleep staging", Intent.TOPIC_LIST),
+        ("what accuracy did S4Sleep reach", Intent.FACT),
+        ("everything by Vielhaben", Intent.LIST),
+    ],
+)
 def test_intents_combine_with_any_entities(analyse, question, intent):
     assert analyse(question).intent == intent
 
@@ -47,8 +50,11 @@ def test_entities_in_every_form(analyse):
 
 
 def test_collection_words_are_not_topics(analyse):
-    for question in ("What is the oldest paper in the collection?", "newest stuff in the corpus",
-                     "how many entries are listed overall"):
+    for question in (
+        "What is the oldest paper in the collection?",
+        "newest stuff in the corpus",
+        "how many entries are listed overall",
+    ):
         plan = analyse(question)
         assert plan.intent.from_table and plan.topic == "", (question, plan.summary())
 

@@ -22,8 +22,11 @@ def test_retrieval_eval_above_floor(seed_index):
     report = run_eval(seed_index, retrieval_only=True, write=False)
     summary = report["retrieval"]["summary"]
     ours, dense, bm25 = (summary[k]["all"] for k in ("hybrid+analysis (ours)", "dense only", "bm25 only"))
-    print(f"\nrecall@10 over {ours['n']} questions: ours {ours['recall@10']:.3f}, dense {dense['recall@10']:.3f}, "
-          f"bm25 {bm25['recall@10']:.3f}; MRR ours {ours['mrr']:.3f}")
+    print(
+        f"\nrecall@10 over {ours['n']} questions: ours {ours['recall@10']:.3f}, "
+        f"dense {dense['recall@10']:.3f}, "
+        f"bm25 {bm25['recall@10']:.3f}; MRR ours {ours['mrr']:.3f}"
+    )
     assert ours["recall@10"] >= RECALL10_FLOOR
     assert ours["mrr"] >= MRR_FLOOR
     assert ours["recall@10"] > dense["recall@10"]

@@ -9,8 +9,21 @@ import sys
 
 from rag.retrieve import Filters
 
-PAPER_FIELDS = ["paper_id", "listings", "owner", "title", "label", "authors", "authors_truncated", "n_authors",
-                "date", "year", "category", "has_code", "abstract"]
+PAPER_FIELDS = [
+    "paper_id",
+    "listings",
+    "owner",
+    "title",
+    "label",
+    "authors",
+    "authors_truncated",
+    "n_authors",
+    "date",
+    "year",
+    "category",
+    "has_code",
+    "abstract",
+]
 
 
 def titles(result):
@@ -19,9 +32,12 @@ def titles(result):
 
 def test_state_space_models_for_ecg(retriever):
     top = titles(retriever.search("state space models for ECG", k=10))
-    for expected in ("Advancing the State-of-the-Art for ECG Analysis through Structured State Space Models",
-                     "Diffusion-based Conditional ECG Generation with Structured State Space Models",
-                     "Towards quantitative precision for ECG analysis: Leveraging state space models, self-supervision and patient metadata"):
+    for expected in (
+        "Advancing the State-of-the-Art for ECG Analysis through Structured State Space Models",
+        "Diffusion-based Conditional ECG Generation with Structured State Space Models",
+        "Towards quantitative precision for ECG analysis: "
+        "Leveraging state space models, self-supervision and patient metadata",
+    ):
         assert expected in top[:5]
 
 
@@ -34,7 +50,10 @@ def test_author_in_query_becomes_filter(retriever):
     result = retriever.search("what did Tiezhi Wang work on", k=10)
     assert result.filters.authors == ["Tiezhi Wang"]
     assert {h.paper.title.split(":")[0] for h in result.hits} == {
-        "S4Sleep", "Assessing the importance of long-range correlations for deep-learning-based sleep staging", "S4ECG"}
+        "S4Sleep",
+        "Assessing the importance of long-range correlations for deep-learning-based sleep staging",
+        "S4ECG",
+    }
 
 
 def test_owner_counts_as_author(retriever):
@@ -59,16 +78,27 @@ def years(retriever, question):
 
 
 def test_year_forms(retriever):
-    assert years(retriever, "since 2024") == (2024, None) and years(retriever, "between 2020 and 2022") == (2020, 2022)
+    assert years(retriever, "since 2024") == (2024, None) and years(retriever, "between 2020 and 2022") == (
+        2020,
+        2022,
+    )
     assert years(retriever, "before 2021") == (None, 2020) and years(retriever, "until 2021") == (None, 2021)
-    assert years(retriever, "from 2022 onwards") == (2022, None) and years(retriever, "papers from 2022") == (2022, 2022)
-    assert years(retriever, "after 2024") == (2025, None) and years(retriever, "from 2019 to 2021") == (2019, 2021)
+    assert years(retriever, "from 2022 onwards") == (2022, None) and years(retriever, "papers from 2022") == (
+        2022,
+        2022,
+    )
+    assert years(retriever, "after 2024") == (2025, None) and years(retriever, "from 2019 to 2021") == (
+        2019,
+        2021,
+    )
 
 
 def test_explicit_filters(retriever):
     f = Filters(listings=["Tayebi Arasteh"], year_from=2025)
     result = retriever.search("large language models", k=10, filters=f, analyse=False)
-    assert result.hits and all("Soroosh Tayebi Arasteh" in h.paper.owners and h.paper.year >= 2025 for h in result.hits)
+    assert result.hits and all(
+        "Soroosh Tayebi Arasteh" in h.paper.owners and h.paper.year >= 2025 for h in result.hits
+    )
     cv = retriever.search("segmentation", k=5, filters=Filters(categories=["cv"]), analyse=False)
     assert all(h.paper.category == "CV" for h in cv.hits)
 
@@ -92,59 +122,97 @@ def test_modes_differ(retriever):
 def test_cli_search_batch_and_json(seed_index, tmp_path):
     env = {**os.environ, "RAG_DATA_DIR": str(seed_index.data_dir)}
     queries = "state space models for ECG\n\nbowel sounds\n"
-    out = subprocess.run([sys.executable, "-m", "rag.cli", "search", "--batch", "-", "--json", "-k", "3"],
-                         input=queries, capture_output=True, text=True, env=env, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "search", "--batch", "-", "--json", "-k", "3"],
+        input=queries,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert len(lines) == 3
     first, empty, bowel = (json.loads(line) for line in lines)
     assert empty == [] and len(first) == 3 and list(first[0]) == PAPER_FIELDS + ["score"]
     assert "bowel" in bowel[0]["title"].lower()
-    papers = subprocess.run([sys.executable, "-m", "rag.cli", "papers", "--json", "--code"],
-                            capture_output=True, text=True, env=env, timeout=300)
+    papers = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "papers", "--json", "--code"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert papers.returncode == 0 and len(json.loads(papers.stdout)) == 4
-    bad = subprocess.run([sys.executable, "-m", "rag.cli", "search", "x", "--year", "20x3"],
-                         capture_output=True, text=True, env=env, timeout=300)
+    bad = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "search", "x", "--year", "20x3"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert bad.returncode != 0 and "--year" in bad.stderr
 
 
 FILTER_CASES = [
-    Filters(authors=["Strodthoff"]), Filters(authors=["N. Strodthoff", "Tayebi Arasteh"]), Filters(authors=["Binder"]),
-    Filters(authors=["Müller-Franzes"]), Filters(listings=["Daily"]), Filters(listings=["TU Munich"], year_from=2024),
-    Filters(year_from=2023, year_to=2024), Filters(year_to=2022), Filters(categories=["cv", "LG"]),
-    Filters(has_code=True), Filters(has_code=False, year_from=2025), Filters(authors=["Nobody Known"]),
+    Filters(authors=["Strodthoff"]),
+    Filters(authors=["N. Strodthoff", "Tayebi Arasteh"]),
+    Filters(authors=["Binder"]),
+    Filters(authors=["Müller-Franzes"]),
+    Filters(listings=["Daily"]),
+    Filters(listings=["TU Munich"], year_from=2024),
+    Filters(year_from=2023, year_to=2024),
+    Filters(year_to=2022),
+    Filters(categories=["cv", "LG"]),
+    Filters(has_code=True),
+    Filters(has_code=False, year_from=2025),
+    Filters(authors=["Nobody Known"]),
 ]
 
 
 def test_paper_table_agrees_with_the_reference_filters(retriever):
     papers = retriever.index.papers
     for f in FILTER_CASES:
-        assert [p.paper_id for p in retriever.table.allowed(f)] == [p.paper_id for p in f.apply(papers)], f.describe()
+        assert [p.paper_id for p in retriever.table.allowed(f)] == [p.paper_id for p in f.apply(papers)], (
+            f.describe()
+        )
 
 
 def test_broad_filters_are_checked_on_oversampled_neighbours(retriever, monkeypatch):
     # With the id-list limit lowered, the seed corpus takes the path a 100k corpus takes.
-    small = retriever.search("deep learning for medical images", k=10, filters=Filters(year_from=2024), analyse=False)
+    small = retriever.search(
+        "deep learning for medical images", k=10, filters=Filters(year_from=2024), analyse=False
+    )
     monkeypatch.setattr(type(retriever), "MAX_ID_LIST", 5)
-    for f in (Filters(year_from=2024), Filters(listings=["Strodthoff"], has_code=False), Filters(categories=["cv"])):
+    for f in (
+        Filters(year_from=2024),
+        Filters(listings=["Strodthoff"], has_code=False),
+        Filters(categories=["cv"]),
+    ):
         allowed = {p.paper_id for p in f.apply(retriever.index.papers)}
         result = retriever.search("deep learning for medical images", k=10, filters=f, analyse=False)
         assert result.hits and all(h.paper.paper_id in allowed for h in result.hits), f.describe()
         assert any(h.dense_rank for h in result.hits), f.describe()
         assert all(h.chunks for h in result.hits if h.dense_rank), f.describe()
-    again = retriever.search("deep learning for medical images", k=10, filters=Filters(year_from=2024), analyse=False)
+    again = retriever.search(
+        "deep learning for medical images", k=10, filters=Filters(year_from=2024), analyse=False
+    )
     assert titles(again) == titles(small)
 
 
 def test_listing_owner_that_is_no_person_is_not_a_name(retriever):
     assert any("Daily Papers" in p.owners for p in retriever.index.papers)
     assert authors_in(retriever, "Daily papers about segmentation") == []
-    assert retriever.analyser.analyse("What does Nils Strodthoff's group do?").filters.listings == ["Nils Strodthoff"]
+    assert retriever.analyser.analyse("What does Nils Strodthoff's group do?").filters.listings == [
+        "Nils Strodthoff"
+    ]
     assert authors_in(retriever, "papers of soroosh tayebi arasteh") == ["Soroosh Tayebi Arasteh"]
 
 
 def test_listing_named_in_the_question(retriever):
-    both = retriever.analyser.analyse("How does the ECG work in Strodthoff's listing compare with the Daily Papers listing?")
+    both = retriever.analyser.analyse(
+        "How does the ECG work in Strodthoff's listing compare with the Daily Papers listing?"
+    )
     assert [s.label for s in both.sides] == ["Daily Papers", "Nils Strodthoff"]
     owners = [{o for p in retriever.table.allowed(s.filters) for o in p.owners} for s in both.sides]
     assert "Nils Strodthoff" not in owners[0] and "Nils Strodthoff" in owners[1]

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 
-from rag.answer import Assistant
 from rag.config import Settings
 
 # Runs the whole pipeline in a fresh interpreter whose audit hook records every outgoing
@@ -43,8 +42,13 @@ def test_no_network_beyond_the_configured_endpoint(tmp_path, smollm_server):
     folder.mkdir()
     (folder / SEED_FILES[1].name).write_bytes(SEED_FILES[1].read_bytes())
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "RAG_"))}
-    out = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path / "data"), str(folder), smollm_server.base_url],
-                         capture_output=True, text=True, env=env, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, str(tmp_path / "data"), str(folder), smollm_server.base_url],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     hosts = {entry[1] for entry in result["seen"]}

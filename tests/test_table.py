@@ -67,5 +67,7 @@ def test_papers_per_listing_and_shared(retriever):
 def test_missing_fields_are_refused(retriever):
     authors = table(retriever, "Who are the authors of the BioBERT paper?")
     assert authors.refused and "7 authors" in authors.text
-    dated = table(retriever, "When was the paper 'Deep Learning for Case-Based Reasoning through Prototypes' published?")
+    dated = table(
+        retriever, "When was the paper 'Deep Learning for Case-Based Reasoning through Prototypes' published?"
+    )
     assert not dated.refused and "2017-10-13" in dated.text

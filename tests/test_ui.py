@@ -4,6 +4,7 @@ source cards, filters, follow-ups in one session, error messages, browse and exp
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -57,7 +58,9 @@ def client(app_url):
 
 
 def ask(client, question, listings=(), year_from="any", year_to="any", categories=(), has_code=False):
-    job = client.submit(question, list(listings), year_from, year_to, list(categories), has_code, api_name="/ask")
+    job = client.submit(
+        question, list(listings), year_from, year_to, list(categories), has_code, api_name="/ask"
+    )
     result = job.result(timeout=600)
     return job, result
 
@@ -70,9 +73,24 @@ def test_citations_become_links_to_their_cards():
     from rag.types import Paper
     from ui.render import link_citations
 
-    paper = Paper("0123456789ab", ["x.txt"], "Owner", 'A "quoted" title', 'A "quoted" title', [], False, None,
-                  None, None, None, False, "Abstract.")
-    text = link_citations("SSMs help [1][2]. Not a source [9].", turn_no=3, sources=[Source(1, paper, []), Source(2, paper, [])])
+    paper = Paper(
+        "0123456789ab",
+        ["x.txt"],
+        "Owner",
+        'A "quoted" title',
+        'A "quoted" title',
+        [],
+        False,
+        None,
+        None,
+        None,
+        None,
+        False,
+        "Abstract.",
+    )
+    text = link_citations(
+        "SSMs help [1][2]. Not a source [9].", turn_no=3, sources=[Source(1, paper, []), Source(2, paper, [])]
+    )
     assert '<a class="cite" href="#src-3-1" title="A &quot;quoted&quot; title">[1]</a>' in text
     assert 'href="#src-3-2"' in text
     assert "[9]" in text and "#src-3-9" not in text
@@ -89,18 +107,28 @@ def test_evidence_is_marked_inside_the_escaped_abstract():
 def test_history_keeps_the_standalone_question_and_skips_failed_turns():
     from ui.render import Turn, history
 
-    turns = [Turn("q1", "a1", standalone="q1 full", finished=True),
-             Turn("", "Please type a question about the papers.", kind="error", finished=True),
-             Turn("q3", "partial")]
-    assert history(turns) == [{"role": "user", "content": "q1", "standalone": "q1 full"},
-                              {"role": "assistant", "content": "a1"}]
+    turns = [
+        Turn("q1", "a1", standalone="q1 full", finished=True),
+        Turn("", "Please type a question about the papers.", kind="error", finished=True),
+        Turn("q3", "partial"),
+    ]
+    assert history(turns) == [
+        {"role": "user", "content": "q1", "standalone": "q1 full"},
+        {"role": "assistant", "content": "a1"},
+    ]
 
 
 def test_filters_from_the_widgets():
     from ui.app import make_filters
 
     f = make_filters(["Nils Strodthoff"], "2024", "2022", ["CV"], False)
-    assert (f.listings, f.year_from, f.year_to, f.categories, f.has_code) == (["Nils Strodthoff"], 2022, 2024, ["CV"], None)
+    assert (f.listings, f.year_from, f.year_to, f.categories, f.has_code) == (
+        ["Nils Strodthoff"],
+        2022,
+        2024,
+        ["CV"],
+        None,
+    )
     assert make_filters([], "any", "any", [], True).has_code is True
 
 
@@ -121,9 +149,14 @@ def test_streamed_answer_shows_sources_before_tokens(client):
 
     # The cards arrived in an update before any answer token did.
     updates = job.outputs()
-    first_cards = next(i for i, out in enumerate(updates) if isinstance(out[2], str) and 'class="card"' in out[2])
-    first_token = next(i for i, out in enumerate(updates)
-                       if out[1] and text_of(out[1][-1]).strip() and not text_of(out[1][-1]).startswith("*"))
+    first_cards = next(
+        i for i, out in enumerate(updates) if isinstance(out[2], str) and 'class="card"' in out[2]
+    )
+    first_token = next(
+        i
+        for i, out in enumerate(updates)
+        if out[1] and text_of(out[1][-1]).strip() and not text_of(out[1][-1]).startswith("*")
+    )
     assert first_cards < first_token
 
 
@@ -135,7 +168,9 @@ def test_code_filter_gives_only_cards_with_the_code_badge(client):
 
 
 def test_listing_and_year_filters(client):
-    _, (_, _, sources) = ask(client, "Which papers study ECG?", listings=["Nils Strodthoff"], year_from="2023", year_to="2023")
+    _, (_, _, sources) = ask(
+        client, "Which papers study ECG?", listings=["Nils Strodthoff"], year_from="2023", year_to="2023"
+    )
     cards = latest_cards(sources)
     assert cards
     assert all("listing: Nils Strodthoff" in c for c in cards)
@@ -183,7 +218,7 @@ def test_browse_search_filters_rows(client):
 def test_export_markdown_has_questions_answers_and_references(client):
     ask(client, SSM_QUESTION)
     path = client.predict(api_name="/export")
-    text = open(path, encoding="utf-8").read()
+    text = Path(path).read_text(encoding="utf-8")
     assert text.startswith("# Conversation")
     assert f"## Q1: {SSM_QUESTION}" in text
     if "References:" in text:
@@ -195,7 +230,9 @@ def test_unreachable_endpoint_is_shown_in_the_chat(assistant, seed_index):
 
     from rag.answer import Assistant
 
-    settings = seed_index.model_copy(update={"openai_base_url": f"http://127.0.0.1:{free_port()}/v1", "llm_model": "nothing"})
+    settings = seed_index.model_copy(
+        update={"openai_base_url": f"http://127.0.0.1:{free_port()}/v1", "llm_model": "nothing"}
+    )
     broken = Assistant(settings, index=assistant.index)
     demo, url = serve(broken)
     try:

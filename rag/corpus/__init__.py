@@ -43,7 +43,10 @@ def read_text(path: Path) -> str:
     if size == 0:
         raise CorpusError(f"{path}: empty file")
     if size > MAX_FILE_BYTES:
-        raise CorpusError(f"{path}: {size / 1e6:.1f} MB is larger than the {MAX_FILE_BYTES // 2**20} MiB limit for a listing")
+        raise CorpusError(
+            f"{path}: {size / 1e6:.1f} MB is larger than the {MAX_FILE_BYTES // 2**20} MiB limit "
+            "for a listing"
+        )
     raw = path.read_bytes()
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         return raw.decode("utf-16")
@@ -82,12 +85,15 @@ def parse_text(text: str, listing: str, path: str = "") -> ListingReport:
     entries, skipped, owner, prof = PARSERS[layout](lines)
     warnings: list[str] = []
     if layout == "generic":
-        warnings.append(f"{listing}: layout not recognised; parsed as plain paragraphs (titles, authors and dates unknown)")
+        warnings.append(
+            f"{listing}: layout not recognised; parsed as plain paragraphs "
+            "(titles, authors and dates unknown)"
+        )
     if not entries:
         warnings.append(f"{listing}: no papers found")
     parsed = [getattr(e, "_parsed_date", None) for e in entries]
     dates, inferred_year = resolve_years(parsed)
-    for entry, iso, p in zip(entries, dates, parsed):
+    for entry, iso, p in zip(entries, dates, parsed, strict=True):
         entry.listing = listing
         entry.date = iso
         entry.year = int(iso[:4]) if iso else None
@@ -95,9 +101,17 @@ def parse_text(text: str, listing: str, path: str = "") -> ListingReport:
         entry.lines.sort()
     if inferred_year is not None and any(e.date_inferred_year for e in entries):
         prof["year-less dates read as"] = str(inferred_year)
-    return ListingReport(listing=listing, path=path, layout=layout, owner=owner, entries=entries,
-                         skipped=sorted(skipped, key=lambda s: s.line_no), warnings=warnings, profile=prof,
-                         sha256=hashlib.sha256(text.encode()).hexdigest())
+    return ListingReport(
+        listing=listing,
+        path=path,
+        layout=layout,
+        owner=owner,
+        entries=entries,
+        skipped=sorted(skipped, key=lambda s: s.line_no),
+        warnings=warnings,
+        profile=prof,
+        sha256=hashlib.sha256(text.encode()).hexdigest(),
+    )
 
 
 def parse_file(path: Path) -> ListingReport:
@@ -148,28 +162,33 @@ def merge_entries(reports: list[ListingReport]) -> list[Paper]:
     papers = []
     for members in groups:
         # The richest entry (title, then authors, then date) gives the display fields.
-        best, best_owner = max(members, key=lambda m: (m[0].title is not None, len(m[0].authors), m[0].date is not None))
+        best, best_owner = max(
+            members, key=lambda m: (m[0].title is not None, len(m[0].authors), m[0].date is not None)
+        )
         listings = list(dict.fromkeys(e.listing for e, _ in members))
         # The owner is that of the listing giving the display fields; `owners` names them all.
         owners = list(dict.fromkeys(o for o in [best_owner] + [o for _, o in members] if o))
         dated = next((e for e, _ in members if e.date), None)
-        papers.append(Paper(
-            paper_id=paper_id(best.abstract),
-            listings=listings,
-            owner=owners[0] if owners else None,
-            owners=owners,
-            title=best.title,
-            label=display_label(best.title, best.abstract),
-            authors=best.authors,
-            authors_truncated=best.authors_truncated,
-            n_authors=best.n_authors if best.n_authors is not None else next(
-                (e.n_authors for e, _ in members if e.n_authors is not None), None),
-            date=dated.date if dated else None,
-            year=dated.year if dated else None,
-            category=best.category or next((e.category for e, _ in members if e.category), None),
-            has_code=any(e.has_code for e, _ in members),
-            abstract=best.abstract,
-        ))
+        papers.append(
+            Paper(
+                paper_id=paper_id(best.abstract),
+                listings=listings,
+                owner=owners[0] if owners else None,
+                owners=owners,
+                title=best.title,
+                label=display_label(best.title, best.abstract),
+                authors=best.authors,
+                authors_truncated=best.authors_truncated,
+                n_authors=best.n_authors
+                if best.n_authors is not None
+                else next((e.n_authors for e, _ in members if e.n_authors is not None), None),
+                date=dated.date if dated else None,
+                year=dated.year if dated else None,
+                category=best.category or next((e.category for e, _ in members if e.category), None),
+                has_code=any(e.has_code for e, _ in members),
+                abstract=best.abstract,
+            )
+        )
     return papers
 
 

@@ -17,7 +17,9 @@ from rag.corpus.lines import AUTHOR_COUNT_RE, DATE_LINE_RE, looks_like_prose, wo
 from rag.types import ListingEntry, SkippedLine
 
 
-def parse(lines: list[tuple[int, str]]) -> tuple[list[ListingEntry], list[SkippedLine], str | None, dict[str, str]]:
+def parse(
+    lines: list[tuple[int, str]],
+) -> tuple[list[ListingEntry], list[SkippedLine], str | None, dict[str, str]]:
     entries: list[ListingEntry] = []
     skipped: list[SkippedLine] = []
     profile: dict[str, str] = {}
@@ -27,8 +29,11 @@ def parse(lines: list[tuple[int, str]]) -> tuple[list[ListingEntry], list[Skippe
 
     # The header ends at the first title: a short line followed by an abstract-like line.
     first = next(
-        (i for i in range(len(lines) - 1)
-         if not looks_like_prose(lines[i][1]) and looks_like_prose(lines[i + 1][1], 40)),
+        (
+            i
+            for i in range(len(lines) - 1)
+            if not looks_like_prose(lines[i][1]) and looks_like_prose(lines[i + 1][1], 40)
+        ),
         len(lines),
     )
     for no, text in lines[:first]:

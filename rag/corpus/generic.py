@@ -7,7 +7,9 @@ from rag.corpus.lines import looks_like_prose
 from rag.types import ListingEntry, SkippedLine
 
 
-def parse(lines: list[tuple[int, str]]) -> tuple[list[ListingEntry], list[SkippedLine], str | None, dict[str, str]]:
+def parse(
+    lines: list[tuple[int, str]],
+) -> tuple[list[ListingEntry], list[SkippedLine], str | None, dict[str, str]]:
     entries: list[ListingEntry] = []
     skipped: list[SkippedLine] = []
     for no, text in lines:

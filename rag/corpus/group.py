@@ -22,7 +22,9 @@ _FOOTER_RE = re.compile(r"©|Last modified|\ball rights reserved\b|^\d{4}-\d{2}-
 _OWNER_RE = re.compile(r"Professor (?:for|of) (?P<field>[^.]+?) at (?P<place>[^.]+?)(?:\.|$)")
 
 
-def parse(lines: list[tuple[int, str]]) -> tuple[list[ListingEntry], list[SkippedLine], str | None, dict[str, str]]:
+def parse(
+    lines: list[tuple[int, str]],
+) -> tuple[list[ListingEntry], list[SkippedLine], str | None, dict[str, str]]:
     entries: list[ListingEntry] = []
     skipped: list[SkippedLine] = []
     profile: dict[str, str] = {}

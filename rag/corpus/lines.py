@@ -19,7 +19,26 @@ DATE_LINE_RE = re.compile(rf"^(?P<month>{MONTH_RE}) (?P<day>\d{{1,2}})(?:, (?P<y
 AUTHOR_COUNT_RE = re.compile(r"^\s*[•·*-]?\s*(?P<n>\d+) authors?\s*$")
 ET_AL_RE = re.compile(r",?\s+et al\.?$")
 
-_PARTICLES = {"von", "van", "der", "den", "de", "da", "del", "della", "di", "du", "le", "la", "dos", "das", "bin", "ten", "ter", "zu"}
+_PARTICLES = {
+    "von",
+    "van",
+    "der",
+    "den",
+    "de",
+    "da",
+    "del",
+    "della",
+    "di",
+    "du",
+    "le",
+    "la",
+    "dos",
+    "das",
+    "bin",
+    "ten",
+    "ter",
+    "zu",
+}
 
 
 def _is_name_part(part: str) -> bool:
@@ -53,7 +72,7 @@ def is_person_name(text: str) -> bool:
 
 
 def parse_author_list(text: str) -> tuple[list[str], bool] | None:
-    """"A B, C D et al." -> (["A B", "C D"], True); None when the text is not an author list."""
+    """ "A B, C D et al." -> (["A B", "C D"], True); None when the text is not an author list."""
     text = text.strip()
     truncated = bool(ET_AL_RE.search(text))
     if truncated:

@@ -1,11 +1,11 @@
 """Layout "profile": a researcher page with a stats header, then entries of
 
-    CVMar 31                      <- category glued to date (+ "Code" badge)
-    Title
-    <blank>
-    A, B, C et al. · org          <- author line, optional organisation after " · "
-    <blank>
-    Abstract
+CVMar 31                      <- category glued to date (+ "Code" badge)
+Title
+<blank>
+A, B, C et al. · org          <- author line, optional organisation after " · "
+<blank>
+Abstract
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ def _header_stat(line: str) -> tuple[str, str] | None:
     return None
 
 
-def parse(lines: list[tuple[int, str]]) -> tuple[list[ListingEntry], list[SkippedLine], str | None, dict[str, str]]:
+def parse(
+    lines: list[tuple[int, str]],
+) -> tuple[list[ListingEntry], list[SkippedLine], str | None, dict[str, str]]:
     """Entries, skipped lines, owner (the header's name) and the header's stats."""
     entries: list[ListingEntry] = []
     skipped: list[SkippedLine] = []
@@ -55,7 +57,9 @@ def parse(lines: list[tuple[int, str]]) -> tuple[list[ListingEntry], list[Skippe
         m = CATEGORY_DATE_RE.match(head)
         assert m
         body = lines[start + 1 : end]
-        entry = ListingEntry(listing="", abstract="", category=m.group("category"), has_code=bool(m.group("code")))
+        entry = ListingEntry(
+            listing="", abstract="", category=m.group("category"), has_code=bool(m.group("code"))
+        )
         entry.lines.append(head_no)
         entry._parsed_date = parse_month_day(m.group("month"), m.group("day"), m.group("year"))  # type: ignore[attr-defined]
         rest: list[tuple[int, str]] = []

@@ -1,8 +1,8 @@
 """Layout "three-line": entries of exactly three lines, no blank lines between them.
 
-    43.0CVJun 1Code               <- optional score, category glued to date, optional badge
-    Some TitleFirst Author, Second Author et al.   <- title glued to authors, no separator
-    Abstract
+43.0CVJun 1Code               <- optional score, category glued to date, optional badge
+Some TitleFirst Author, Second Author et al.   <- title glued to authors, no separator
+Abstract
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from rag.corpus.lines import CATEGORY_DATE_RE, most_common_author, split_title_a
 from rag.types import ListingEntry, SkippedLine
 
 
-def parse(lines: list[tuple[int, str]]) -> tuple[list[ListingEntry], list[SkippedLine], str | None, dict[str, str]]:
+def parse(
+    lines: list[tuple[int, str]],
+) -> tuple[list[ListingEntry], list[SkippedLine], str | None, dict[str, str]]:
     entries: list[ListingEntry] = []
     skipped: list[SkippedLine] = []
     starts = [i for i, (_, text) in enumerate(lines) if CATEGORY_DATE_RE.match(text)]
@@ -23,7 +25,9 @@ def parse(lines: list[tuple[int, str]]) -> tuple[list[ListingEntry], list[Skippe
         block = lines[start:end]
         m = CATEGORY_DATE_RE.match(block[0][1])
         assert m
-        entry = ListingEntry(listing="", abstract="", category=m.group("category"), has_code=bool(m.group("code")))
+        entry = ListingEntry(
+            listing="", abstract="", category=m.group("category"), has_code=bool(m.group("code"))
+        )
         entry._parsed_date = parse_month_day(m.group("month"), m.group("day"), m.group("year"))  # type: ignore[attr-defined]
         entry.lines.append(block[0][0])
         if len(block) < 3:
