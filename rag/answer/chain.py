@@ -181,7 +181,7 @@ class _Run:
         yield Event(EventKind.STATUS, "searching each side")
         groups = compare.side_sources(plan, self.a.retriever, self.standalone)
         self.timings["retrieval_s"] = self.clock()
-        sources, shown = compare.number_for_prompt(groups)
+        sources = [s for _, group in groups for s in group]
         yield Event(EventKind.SOURCES, sources)
         if not sources:
             text = prompts.COMPARE_NOTHING.format(labels=" or ".join(label for label, _ in groups))
@@ -189,7 +189,7 @@ class _Run:
             yield self.answer(text, AnswerKind.REFUSAL, refused=True, checks={"reason": "no side has papers"})
             return
         empty = [label for label, group in groups if not group]
-        yield from self.generation(compare.compare_prompt(self.standalone, shown), sources, {"empty_sides": empty})
+        yield from self.generation(compare.compare_prompt(self.standalone, groups), sources, {"empty_sides": empty})
 
     def generation(self, user_prompt: str, sources: list[Source], checks: dict) -> Iterator[Event]:
         if not self.a.generate:

@@ -4,7 +4,6 @@ handler cites what it lists and returns the computed facts (`checks`) beside the
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,14 +14,13 @@ from rag.query import lexicon as lx
 from rag.query.filters import Filters
 from rag.query.plan import Intent, QueryPlan
 from rag.retrieve import Retriever
-from rag.types import Paper, SearchHit
+from rag.types import Paper
 
 LIST_LIMIT = 25  # papers shown in a list answer; the rest are counted
 COUNT_LIMIT = 10  # papers shown under a count
 TOP_COAUTHORS = 5
 TOPIC_CANDIDATES = 50  # hybrid-search candidates a topic membership is decided over
 MEMBER_SIM = 0.55  # a candidate matching no facet word is a member above this dense similarity
-FACET_WORD_SHARE = 0.66  # share of a facet's words a member's abstract must hold
 
 
 @dataclass
@@ -61,22 +59,17 @@ class Context:
         return ", ".join(p for p in parts if p)
 
 
-def topic_member_hits(plan: QueryPlan, retriever: Retriever) -> list[SearchHit]:
-    """Hits about the plan's topic, in search order: hybrid-search candidates that hold most
-    words of every facet, or are very close to the topic by dense similarity."""
+def topic_members(plan: QueryPlan, retriever: Retriever) -> list[Paper]:
+    """Papers about the plan's topic: hybrid-search candidates that contain every facet's words,
+    or are very close to the topic by dense similarity."""
     result = retriever.search(plan.topic, k=TOPIC_CANDIDATES, plan=plan)
     facets = [lx.words(f) for f in plan.facets if lx.words(f)]
     members = []
     for hit in result.hits:
         text = lx.words(f"{hit.paper.title or ''} {hit.paper.abstract}")
-        covered = all(len(words & text) >= math.ceil(FACET_WORD_SHARE * len(words)) for words in facets)
-        if covered or (hit.dense_sim or 0.0) >= MEMBER_SIM:
-            members.append(hit)
+        if all(words <= text for words in facets) or (hit.dense_sim or 0.0) >= MEMBER_SIM:
+            members.append(hit.paper)
     return members
-
-
-def topic_members(plan: QueryPlan, retriever: Retriever) -> list[Paper]:
-    return [h.paper for h in topic_member_hits(plan, retriever)]
 
 
 def newest_first(papers: list[Paper]) -> list[Paper]:
