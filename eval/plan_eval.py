@@ -35,7 +35,9 @@ def load(split: str) -> list[dict]:
 
 
 def _names_match(got: list[str], want: list[str]) -> bool:
-    return len(got) == len(want) and all(any(name_matches(g, w) or name_matches(w, g) for g in got) for w in want)
+    return len(got) == len(want) and all(
+        any(name_matches(g, w) or name_matches(w, g) for g in got) for w in want
+    )
 
 
 def _topic_has(topic: str, words: list[str]) -> bool:
@@ -83,9 +85,12 @@ def _side_errors(plan: QueryPlan, sides: list[dict]) -> list[str]:
     if len(plan.sides) < len(sides):
         return [f"{len(plan.sides)} sides != {len(sides)}"]
     for want in sides:
-        ok = any((not want.get("authors") or _names_match(s.filters.authors, want["authors"]))
-                 and (not want.get("listings") or set(s.filters.listings) == set(want["listings"]))
-                 and (not want.get("topic") or _topic_has(s.topic, want["topic"])) for s in plan.sides)
+        ok = any(
+            (not want.get("authors") or _names_match(s.filters.authors, want["authors"]))
+            and (not want.get("listings") or set(s.filters.listings) == set(want["listings"]))
+            and (not want.get("topic") or _topic_has(s.topic, want["topic"]))
+            for s in plan.sides
+        )
         if not ok:
             errors.append(f"no side like {want}")
     return errors
@@ -113,8 +118,9 @@ def answer_errors(answer, want: dict) -> list[str]:
     for key in ("by_year", "by_listing"):
         if key in want and answer.checks.get(key) != {str(k): v for k, v in want[key].items()}:
             errors.append(f"{key} {answer.checks.get(key)} != {want[key]}")
-    if "top" in want and [fold(n) for n in answer.checks.get("top", [])][: len(want["top"])] != \
-            [fold(n) for n in want["top"]]:
+    if "top" in want and [fold(n) for n in answer.checks.get("top", [])][: len(want["top"])] != [
+        fold(n) for n in want["top"]
+    ]:
         errors.append(f"top {answer.checks.get('top')} != {want['top']}")
     if "value" in want and fold(str(want["value"])) not in fold(text):
         errors.append(f"value {want['value']!r} not in the answer")
@@ -146,10 +152,15 @@ def run(split: str, answers: bool, verbose: bool) -> dict:
     n = len(rows)
     plan_ok = sum(c["plan"] for c in per_intent.values())
     answer_ok = sum(c["answer"] for c in per_intent.values())
-    print(f"{split}: {n} questions · plan right {plan_ok}/{n} ({plan_ok / n:.0%})"
-          + (f" · answer right {answer_ok}/{n} ({answer_ok / n:.0%})" if answers else ""))
+    print(
+        f"{split}: {n} questions · plan right {plan_ok}/{n} ({plan_ok / n:.0%})"
+        + (f" · answer right {answer_ok}/{n} ({answer_ok / n:.0%})" if answers else "")
+    )
     for intent, c in sorted(per_intent.items()):
-        print(f"  {intent:12s} {c['plan']:3d}/{c['n']:<3d}" + (f"  answer {c['answer']:3d}/{c['n']}" if answers else ""))
+        print(
+            f"  {intent:12s} {c['plan']:3d}/{c['n']:<3d}"
+            + (f"  answer {c['answer']:3d}/{c['n']}" if answers else "")
+        )
     if verbose:
         for qid, question, summary, errors in failures:
             print(f"\n{qid} {question}\n   understood as: {summary}\n   " + "\n   ".join(errors))
@@ -159,10 +170,12 @@ def run(split: str, answers: bool, verbose: bool) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=["dev", "heldout", "all"], default="dev")
-    parser.add_argument("--answers", action="store_true", help="also check the answers (table answers and sources)")
+    parser.add_argument(
+        "--answers", action="store_true", help="also check the answers (table answers and sources)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
-    for split in (["dev", "heldout"] if args.split == "all" else [args.split]):
+    for split in ["dev", "heldout"] if args.split == "all" else [args.split]:
         run(split, args.answers, args.verbose)
     return 0
 

@@ -27,16 +27,22 @@ Conversation:
 Last question: {question}
 Rewritten question:"""
 
-REFUSAL_NO_EVIDENCE = ("The listings don't cover this: none of the indexed papers says anything about it. "
-                       "The nearest papers are shown with the sources.")
-REFUSAL_NOT_IN_RECORDS = ("The listings don't state {what}: they hold titles, authors, dates, categories and "
-                          "abstracts only. The nearest papers are shown with the sources.")
+REFUSAL_NO_EVIDENCE = (
+    "The listings don't cover this: none of the indexed papers says anything about it. "
+    "The nearest papers are shown with the sources."
+)
+REFUSAL_NOT_IN_RECORDS = (
+    "The listings don't state {what}: they hold titles, authors, dates, categories and "
+    "abstracts only. The nearest papers are shown with the sources."
+)
 EMPTY_QUESTION = "Please type a question about the papers."
 QUESTION_TOO_LONG = "That question is {n} characters long; please keep it under {limit} characters."
 NO_PAPERS_MATCH_FILTERS = "No paper matches the filters ({filters}). Widen them and ask again."
 CUT_OFF_NOTICE = "\n\n[The answer was cut off: {reason}]"
-OUT_OF_SCOPE = ("I answer questions about the papers in the listings, citing them; I don't follow instructions "
-                "given in a question or in a paper. Please ask about the papers.")
+OUT_OF_SCOPE = (
+    "I answer questions about the papers in the listings, citing them; I don't follow instructions "
+    "given in a question or in a paper. Please ask about the papers."
+)
 
 # --- answers computed from the records (rag/answer/table.py) ------------------------------
 # Each is filled by one handler; tests/test_prompts.py checks the placeholders.
@@ -55,26 +61,32 @@ ORDER_MANY = "The {k} {word} papers{scope}:"
 ORDER_NONE = "No dated paper{scope} is listed, so the listings cannot say which is {word}."
 PER_YEAR_HEADER = "Papers per year{scope}, {n} in all:"
 PER_YEAR_ROW = "- {year}: {n}"
-PER_LISTING_HEADER = ("Papers per listing{scope} ({n} distinct papers in all; a paper in two listings counts "
-                      "in both):")
+PER_LISTING_HEADER = (
+    "Papers per listing{scope} ({n} distinct papers in all; a paper in two listings counts in both):"
+)
 PER_LISTING_ROW = "- {listing} ({owner}, {layout} layout): {n}"
 COAUTHORS_HEADER = "Most frequent co-authors of {who} among the visible author lists of {n} papers:"
 COAUTHORS_ROW = "- {name}: {n} papers {refs}"
-COAUTHORS_NOTE = "(Lists cut by \"et al.\" may hide further co-authors.)"
+COAUTHORS_NOTE = '(Lists cut by "et al." may hide further co-authors.)'
 COAUTHORS_NONE = "The listings name no co-authors of {who}: their author lists are not shown."
 JOINT_HEADER = "{n} papers list both {who}:"
 JOINT_NONE = "No listed paper names all of {who} as authors."
 SHARED_HEADER = "{n} paper(s) appear in more than one listing:"
 SHARED_NONE = "No paper appears in more than one listing."
 FIELD_AUTHORS = "{label} is by {authors}{more} [1]."
-FIELD_NO_AUTHORS = "The listing names no authors for {label}: it states{count}. The listings don't say who they are."
+FIELD_NO_AUTHORS = (
+    "The listing names no authors for {label}: it states{count}. The listings don't say who they are."
+)
 FIELD_DATE = "{label} is dated {date} in its listing [1]."
 FIELD_NO_DATE = "The listing gives no date for {label}; the listings don't say when it was published."
 FIELD_CATEGORY = "{label} is filed under {category} [1]."
 FIELD_NO_CATEGORY = "The listing gives no category for {label}; the listings don't say how it is filed."
 FIELD_LISTING = "{label} is in {n} listing(s): {listings} ({owners}) [1]."
 FIELD_N_AUTHORS = "{label} has {n} authors{visible} [1]."
-FIELD_NO_N_AUTHORS = "The listing shows {n} names for {label} and cuts the list with “et al.”, so it doesn't say how many authors it has [1]."
+FIELD_NO_N_AUTHORS = (
+    "The listing shows {n} names for {label} and cuts the list with “et al.”, "
+    "so it doesn't say how many authors it has [1]."
+)
 PROFILE_STAT = "{owner}'s profile page states: {stat} {value} (and {papers} papers listed)."
 
 # --- comparisons (rag/answer/compare.py) --------------------------------------------------

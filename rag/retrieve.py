@@ -48,9 +48,13 @@ class Retriever:
         self.table = PaperTable(index.papers)
         owners = {r["owner"]: r.get("layout") in PERSONAL_LAYOUTS for r in index.reports if r.get("owner")}
         profiles = {r["owner"]: r.get("profile", {}) for r in index.reports if r.get("owner")}
-        self.analyser = QueryAnalyser(index.papers, person_owners={o for o, person in owners.items() if person},
-                                      other_owners={o for o, person in owners.items() if not person},
-                                      vocabulary=index.vocabulary, profiles=profiles)
+        self.analyser = QueryAnalyser(
+            index.papers,
+            person_owners={o for o, person in owners.items() if person},
+            other_owners={o for o, person in owners.items() if not person},
+            vocabulary=index.vocabulary,
+            profiles=profiles,
+        )
         # One thread: a single query embeds as fast on one core, and the LLM server needs the other.
         self.torch_threads = 1
         self._embed = None
@@ -65,17 +69,22 @@ class Retriever:
             built_with = self.index.state.get("config", {}).get("embed_model")
             wanted = embedder_name(self.settings, self.index.embed_path)
             if built_with and built_with != wanted:
-                raise IndexMissingError(f"the index was embedded with {built_with}, but the settings ask for {wanted}; "
-                                        "use the same RAG_EMBED_* settings, or rebuild with `rag ingest --rebuild`")
+                raise IndexMissingError(
+                    f"the index was embedded with {built_with}, but the settings ask for {wanted}; "
+                    "use the same RAG_EMBED_* settings, or rebuild with `rag ingest --rebuild`"
+                )
             self._embed = get_embedder(self.settings, self.index.embed_path)
             if self.torch_threads:
-                import torch
+                from rag.embed import (
+                    set_threads,  # ONNX session threads, or torch's (no torch import for ONNX)
+                )
 
-                torch.set_num_threads(self.torch_threads)
+                set_threads(self._embed, self.torch_threads)
         return self._embed
 
-    def dense(self, query: str, n: int, allowed: np.ndarray | None
-              ) -> tuple[list[str], dict[str, float], dict[str, list[str]]]:
+    def dense(
+        self, query: str, n: int, allowed: np.ndarray | None
+    ) -> tuple[list[str], dict[str, float], dict[str, list[str]]]:
         """Paper ids by best chunk similarity, their similarity, and the matching chunk ids.
 
         Chroma is asked for chunk ids and distances only (fetching metadata costs 10x more at
@@ -95,19 +104,28 @@ class Retriever:
         counts = self.index.chunk_counts
         if counts is None:  # a generation written before chunk counts were saved
             return self._nearest(vector, n, where={"paper_id": {"$in": papers}})
-        return self._nearest(vector, n, ids=[f"{pid}-{c}" for pid in papers for c in range(counts.get(pid, 0))])
+        return self._nearest(
+            vector, n, ids=[f"{pid}-{c}" for pid in papers for c in range(counts.get(pid, 0))]
+        )
 
-    def _nearest(self, vector: list[float], top_k: int, allowed: np.ndarray | None = None,
-                 ids: list[str] | None = None, where: dict | None = None):
+    def _nearest(
+        self,
+        vector: list[float],
+        top_k: int,
+        allowed: np.ndarray | None = None,
+        ids: list[str] | None = None,
+        where: dict | None = None,
+    ):
         if ids == []:
             return [], {}, {}
         top_k = max(1, min(top_k, len(ids) if ids is not None else (self.index.state.get("chunks") or top_k)))
-        result = self.index.collection.query(query_embeddings=[vector], n_results=top_k, ids=ids, where=where,
-                                             include=["distances"])
+        result = self.index.collection.query(
+            query_embeddings=[vector], n_results=top_k, ids=ids, where=where, include=["distances"]
+        )
         order: list[str] = []
         sims: dict[str, float] = {}
         chunk_ids: dict[str, list[str]] = {}
-        for chunk_id, distance in zip(result["ids"][0], result["distances"][0]):
+        for chunk_id, distance in zip(result["ids"][0], result["distances"][0], strict=True):
             pid = chunk_id.rsplit("-", 1)[0]
             if allowed is not None and not allowed[self.index.position[pid]]:
                 continue
@@ -122,7 +140,7 @@ class Retriever:
         if not chunk_ids:
             return {}
         got = self.index.collection.get(ids=chunk_ids, include=["documents"])
-        return dict(zip(got["ids"], got["documents"]))
+        return dict(zip(got["ids"], got["documents"], strict=True))
 
     def bm25(self, query: str, n: int, allowed: np.ndarray | None) -> tuple[list[str], dict[str, float]]:
         tokens = bm25_tokens(query)
@@ -142,8 +160,15 @@ class Retriever:
     def allowed_papers(self, filters: Filters) -> list[Paper]:
         return self.index.papers if filters.is_empty() else self.table.allowed(filters)
 
-    def search(self, query: str, k: int | None = None, filters: Filters | None = None,
-               analyse: bool = True, mode: Mode = "hybrid", plan: QueryPlan | None = None) -> SearchResult:
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        filters: Filters | None = None,
+        analyse: bool = True,
+        mode: Mode = "hybrid",
+        plan: QueryPlan | None = None,
+    ) -> SearchResult:
         """Search for `query`. The filters are `filters` as given, or, with `analyse`, the ones
         the query's plan names (explicit filters first); a caller that has the plan passes it."""
         start = time.perf_counter()
@@ -161,7 +186,9 @@ class Retriever:
             return SearchResult([], effective, plan, time.perf_counter() - start, 0)
 
         n = max(self.settings.candidates, k)
-        dense_ids, sims, chunk_ids = self.dense(query, n * 2, allowed) if mode in ("hybrid", "dense") else ([], {}, {})
+        dense_ids, sims, chunk_ids = (
+            self.dense(query, n * 2, allowed) if mode in ("hybrid", "dense") else ([], {}, {})
+        )
         bm25_ids, bm25_scores = self.bm25(query, n, allowed) if mode in ("hybrid", "bm25") else ([], {})
         fused: dict[str, float] = {}
         for ranking in (dense_ids[:n], bm25_ids):
@@ -174,6 +201,15 @@ class Retriever:
         chunks = {pid: [texts[c] for c in chunk_ids.get(pid, []) if c in texts] for pid in ordered}
         hits = []
         for pid in ordered:
-            hits.append(SearchHit(self.index.by_id[pid], fused[pid], dense_rank.get(pid), bm25_rank.get(pid),
-                                  chunks.get(pid, []), sims.get(pid), bm25_scores.get(pid)))
+            hits.append(
+                SearchHit(
+                    self.index.by_id[pid],
+                    fused[pid],
+                    dense_rank.get(pid),
+                    bm25_rank.get(pid),
+                    chunks.get(pid, []),
+                    sims.get(pid),
+                    bm25_scores.get(pid),
+                )
+            )
         return SearchResult(hits, effective, plan, time.perf_counter() - start, candidates)

@@ -6,13 +6,34 @@ citations.py checks what the model wrote, rewrite.py makes follow-ups standalone
 """
 
 from rag.answer.chain import EVIDENCE_SENTENCES, PROMPT_PAPERS, Assistant, clean_question
-from rag.answer.citations import (attribute_uncited, check_citations, content_words, split_sentences, support,
-                                  unsupported_sentences)
+from rag.answer.citations import (
+    attribute_uncited,
+    check_citations,
+    content_words,
+    split_sentences,
+    support,
+    unsupported_sentences,
+)
 from rag.answer.records import Answer, AnswerKind, Event, EventKind, Source
 from rag.answer.rewrite import fallback_rewrite, is_followup, last_user_question
 
 __all__ = [
-    "Answer", "AnswerKind", "Assistant", "EVIDENCE_SENTENCES", "Event", "EventKind", "PROMPT_PAPERS", "Source",
-    "attribute_uncited", "check_citations", "clean_question", "content_words", "fallback_rewrite", "is_followup",
-    "last_user_question", "split_sentences", "support", "unsupported_sentences",
+    "Answer",
+    "AnswerKind",
+    "Assistant",
+    "EVIDENCE_SENTENCES",
+    "Event",
+    "EventKind",
+    "PROMPT_PAPERS",
+    "Source",
+    "attribute_uncited",
+    "check_citations",
+    "clean_question",
+    "content_words",
+    "fallback_rewrite",
+    "is_followup",
+    "last_user_question",
+    "split_sentences",
+    "support",
+    "unsupported_sentences",
 ]

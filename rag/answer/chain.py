@@ -16,7 +16,7 @@ from rag.answer import compare, refusal
 from rag.answer.generate import Generated, select_evidence, source_block, stream_answer
 from rag.answer.records import Answer, AnswerKind, Event, EventKind, Source
 from rag.answer.rewrite import is_followup, rewrite
-from rag.answer.table import answer_from_table
+from rag.answer.table import answer_from_table, topic_member_hits
 from rag.config import Settings, get_settings
 from rag.index import PaperIndex
 from rag.llm import LLM, LLMUnavailable
@@ -28,6 +28,7 @@ MAX_QUESTION_CHARS = 2000
 PROMPT_PAPERS = 5  # papers given to the model for a factual question
 EVIDENCE_SENTENCES = 2  # per paper
 LIST_PAPERS, LIST_EVIDENCE = 8, 1  # a topic list wants breadth: more papers, one sentence each
+LIST_SOURCES = 25  # members of a topic list shown as sources
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 
@@ -39,16 +40,24 @@ def clean_question(question: str | None) -> str:
 class Assistant:
     """The public API shared by the CLI and the UI: `ask()` for a whole answer, `stream()` for events."""
 
-    def __init__(self, settings: Settings | None = None, index: PaperIndex | None = None, llm: LLM | None = None,
-                 generate: bool = True):
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        index: PaperIndex | None = None,
+        llm: LLM | None = None,
+        generate: bool = True,
+    ):
         self.settings = settings or get_settings()
         self.index = index or PaperIndex(self.settings)
         self.retriever = Retriever(self.index)
         self.analyser = self.retriever.analyser
         self.llm = llm or LLM(self.settings)
         self.generate = generate  # False: stop at the sources (evaluation of retrieval and plans)
-        self.profiles = {r["owner"]: r.get("profile", {}) for r in self.index.reports
-                         if r.get("owner") and r.get("profile")}
+        self.profiles = {
+            r["owner"]: r.get("profile", {})
+            for r in self.index.reports
+            if r.get("owner") and r.get("profile")
+        }
         by_letter: dict[str, list[str]] = {}
         for word in sorted(self.analyser.vocabulary):
             by_letter.setdefault(word[:1], []).append(word)
@@ -71,7 +80,9 @@ class Assistant:
 
     # --- the steps ------------------------------------------------------------------------
 
-    def stream(self, question: str, history: list[dict] | None = None, filters: Filters | None = None) -> Iterator[Event]:
+    def stream(
+        self, question: str, history: list[dict] | None = None, filters: Filters | None = None
+    ) -> Iterator[Event]:
         run = _Run(self, clean_question(question), history or [], filters)
         yield from run.events()
 
@@ -92,14 +103,33 @@ class _Run:
     def clock(self) -> float:
         return round(time.perf_counter() - self.start, 3)
 
-    def answer(self, text: str, kind: str, sources: list[Source] | None = None, cited: list[int] | None = None,
-               refused: bool = False, model: str | None = None, **extra) -> Event:
+    def answer(
+        self,
+        text: str,
+        kind: str,
+        sources: list[Source] | None = None,
+        cited: list[int] | None = None,
+        refused: bool = False,
+        model: str | None = None,
+        **extra,
+    ) -> Event:
         sources = sources or []
         self.timings["total_s"] = self.clock()
         plan = self.plan
-        answer = Answer(self.question, text, refused, [sources[n - 1] for n in (cited or [])], sources,
-                        model or self.a.llm.model_name, self.timings, self.standalone, kind=kind,
-                        filters=plan.filters.describe() if plan else "", plan=plan.to_json() if plan else None, **extra)
+        answer = Answer(
+            self.question,
+            text,
+            refused,
+            [sources[n - 1] for n in (cited or [])],
+            sources,
+            model or self.a.llm.model_name,
+            self.timings,
+            self.standalone,
+            kind=kind,
+            filters=plan.filters.describe() if plan else "",
+            plan=plan.to_json() if plan else None,
+            **extra,
+        )
         return Event(EventKind.DONE, answer)
 
     def events(self) -> Iterator[Event]:
@@ -109,11 +139,17 @@ class _Run:
             return
         if len(q) > MAX_QUESTION_CHARS:
             self.question = q[:200]
-            yield self.answer(prompts.QUESTION_TOO_LONG.format(n=len(q), limit=MAX_QUESTION_CHARS), AnswerKind.ERROR)
+            yield self.answer(
+                prompts.QUESTION_TOO_LONG.format(n=len(q), limit=MAX_QUESTION_CHARS), AnswerKind.ERROR
+            )
             return
         if refusal.INJECTION_RE.search(q):
-            yield self.answer(prompts.OUT_OF_SCOPE, AnswerKind.REFUSAL, refused=True,
-                              checks={"reason": "instructions in the question"})
+            yield self.answer(
+                prompts.OUT_OF_SCOPE,
+                AnswerKind.REFUSAL,
+                refused=True,
+                checks={"reason": "instructions in the question"},
+            )
             return
         yield Event(EventKind.STATUS, "understanding the question")
         try:
@@ -151,10 +187,16 @@ class _Run:
             return
         yield Event(EventKind.STATUS, "searching the papers")
         listing = plan.intent is Intent.TOPIC_LIST
-        n_papers, n_sentences = (LIST_PAPERS, LIST_EVIDENCE) if listing else (PROMPT_PAPERS, EVIDENCE_SENTENCES)
+        n_papers, n_sentences = (
+            (LIST_PAPERS, LIST_EVIDENCE) if listing else (PROMPT_PAPERS, EVIDENCE_SENTENCES)
+        )
         result = self.a.retriever.search(self.standalone, k=max(n_papers, self.a.settings.top_k), plan=plan)
-        self.timings["retrieval_s"] = self.clock()
         hits = result.hits[:n_papers]
+        if listing and plan.topic:
+            # A topic list's sources are every member (decided as for computed lists), best first;
+            # the model sees the first LIST_PAPERS of them.
+            hits = topic_member_hits(plan, self.a.retriever)[:LIST_SOURCES] or hits
+        self.timings["retrieval_s"] = self.clock()
         if not hits:
             text = prompts.NO_PAPERS_MATCH_FILTERS.format(filters=result.filters.describe() or "none")
             yield self.answer(text, AnswerKind.REFUSAL, refused=True)
@@ -169,19 +211,29 @@ class _Run:
             yield Event(EventKind.SOURCES, sources)
             self.timings["first_token_s"] = self.clock()
             yield Event(EventKind.TOKEN, text)
-            yield self.answer(text, AnswerKind.REFUSAL, sources, refused=True,
-                              checks={"best_similarity": round(best_sim, 3), "unknown_words": unknown,
-                                      "reason": missing or "weak retrieval"})
+            yield self.answer(
+                text,
+                AnswerKind.REFUSAL,
+                sources,
+                refused=True,
+                checks={
+                    "best_similarity": round(best_sim, 3),
+                    "unknown_words": unknown,
+                    "reason": missing or "weak retrieval",
+                },
+            )
             return
         yield Event(EventKind.SOURCES, sources)
-        user_prompt = prompts.ANSWER_PROMPT.format(sources=source_block(sources), question=self.standalone)
+        user_prompt = prompts.ANSWER_PROMPT.format(
+            sources=source_block(sources[:n_papers]), question=self.standalone
+        )
         yield from self.generation(user_prompt, sources, {"best_similarity": round(best_sim, 3)})
 
     def comparison(self, plan: QueryPlan) -> Iterator[Event]:
         yield Event(EventKind.STATUS, "searching each side")
         groups = compare.side_sources(plan, self.a.retriever, self.standalone)
         self.timings["retrieval_s"] = self.clock()
-        sources = [s for _, group in groups for s in group]
+        sources, shown = compare.number_for_prompt(groups)
         yield Event(EventKind.SOURCES, sources)
         if not sources:
             text = prompts.COMPARE_NOTHING.format(labels=" or ".join(label for label, _ in groups))
@@ -189,7 +241,9 @@ class _Run:
             yield self.answer(text, AnswerKind.REFUSAL, refused=True, checks={"reason": "no side has papers"})
             return
         empty = [label for label, group in groups if not group]
-        yield from self.generation(compare.compare_prompt(self.standalone, groups), sources, {"empty_sides": empty})
+        yield from self.generation(
+            compare.compare_prompt(self.standalone, shown), sources, {"empty_sides": empty}
+        )
 
     def generation(self, user_prompt: str, sources: list[Source], checks: dict) -> Iterator[Event]:
         if not self.a.generate:
@@ -203,5 +257,11 @@ class _Run:
                 yield item
         assert result is not None
         kind = AnswerKind.ERROR if result.error else AnswerKind.RAG
-        yield self.answer(result.text, kind, sources, result.cited, cut_off=result.cut_off,
-                          checks={**result.checks, **checks})
+        yield self.answer(
+            result.text,
+            kind,
+            sources,
+            result.cited,
+            cut_off=result.cut_off,
+            checks={**result.checks, **checks},
+        )

@@ -75,7 +75,9 @@ def unsupported_sentences(answer: str, sources: list) -> list[dict]:
     return flagged
 
 
-def attribute_uncited(answer: str, sources: list, threshold: float = ATTRIBUTION_THRESHOLD) -> tuple[str, int]:
+def attribute_uncited(
+    answer: str, sources: list, threshold: float = ATTRIBUTION_THRESHOLD
+) -> tuple[str, int]:
     """Post-hoc attribution for an answer the model left uncited: a sentence gets [n] when one
     source clearly supports it. Returns (text, citations added)."""
     if CITATION_RE.search(answer):
@@ -84,8 +86,11 @@ def attribute_uncited(answer: str, sources: list, threshold: float = ATTRIBUTION
     out = []
     for sentence in split_sentences(answer):
         # A sentence naming a source's title belongs to it; else the clearly best-supported one.
-        named = [i for i, s in enumerate(sources) if s.paper.title and len(s.paper.title) > 15
-                 and s.paper.title.lower() in sentence.lower()]
+        named = [
+            i
+            for i, s in enumerate(sources)
+            if s.paper.title and len(s.paper.title) > 15 and s.paper.title.lower() in sentence.lower()
+        ]
         scores = [support(sentence, source_text(s)) for s in sources]
         best = named[0] if len(named) == 1 else (int(np.argmax(scores)) if scores else -1)
         if best >= 0 and (named or scores[best] >= threshold) and len(content_words(sentence)) >= 3:

@@ -8,30 +8,45 @@ import dataclasses
 from rag import prompts
 from rag.answer.generate import select_evidence, source_block
 from rag.answer.records import Source
+from rag.answer.table import topic_member_hits
 from rag.query.plan import QueryPlan
 from rag.retrieve import Retriever
 
-PAPERS_PER_SIDE = 3
+PAPERS_PER_SIDE = 3  # per side in the prompt; every member of a side is among the sources
 SENTENCES_PER_PAPER = 1
-MIN_SIDE_SIM = 0.30  # a side's hits below this similarity are not about the question
 
 
 def side_sources(plan: QueryPlan, retriever: Retriever, question: str) -> list[tuple[str, list[Source]]]:
-    """Each side's label and its numbered sources (numbers run on across the sides)."""
+    """Each side's label and its sources: every paper of the side about the topic (decided as
+    for topic lists), best first. The prompt numbers the first few of each side."""
     groups: list[tuple[str, list[Source]]] = []
-    n = 1
     for side in plan.sides:
-        filters = side.filters.merged(plan.filters)
-        side_plan = dataclasses.replace(plan, filters=filters, sides=[])
-        hits = retriever.search(side.topic or plan.topic or question, k=PAPERS_PER_SIDE, plan=side_plan).hits
-        hits = [h for h in hits if (h.dense_sim or 0.0) >= MIN_SIDE_SIM]
-        sources = select_evidence(retriever.embed_model, question, hits, SENTENCES_PER_PAPER, start=n, side=side.label)
-        n += len(sources)
+        side_plan = dataclasses.replace(
+            plan, filters=side.filters.merged(plan.filters), sides=[], topic=side.topic or plan.topic
+        )
+        hits = topic_member_hits(side_plan, retriever) if side_plan.topic else []
+        sources = select_evidence(retriever.embed_model, question, hits, SENTENCES_PER_PAPER, side=side.label)
         groups.append((side.label, sources))
     return groups
 
 
-def compare_prompt(question: str, groups: list[tuple[str, list[Source]]]) -> str:
-    blocks = [prompts.COMPARE_GROUP.format(label=label, sources=source_block(sources)) if sources
-              else prompts.COMPARE_EMPTY_SIDE.format(label=label) for label, sources in groups]
+def number_for_prompt(
+    groups: list[tuple[str, list[Source]]],
+) -> tuple[list[Source], list[tuple[str, list[Source]]]]:
+    """All sources numbered: each side's first PAPERS_PER_SIDE (what the model sees) come first."""
+    shown = [(label, sources[:PAPERS_PER_SIDE]) for label, sources in groups]
+    rest = [s for _, sources in groups for s in sources[PAPERS_PER_SIDE:]]
+    ordered = [s for _, sources in shown for s in sources] + rest
+    for n, source in enumerate(ordered, start=1):
+        source.n = n
+    return ordered, shown
+
+
+def compare_prompt(question: str, shown: list[tuple[str, list[Source]]]) -> str:
+    blocks = [
+        prompts.COMPARE_GROUP.format(label=label, sources=source_block(sources))
+        if sources
+        else prompts.COMPARE_EMPTY_SIDE.format(label=label)
+        for label, sources in shown
+    ]
     return prompts.COMPARE_PROMPT.format(groups="\n\n".join(blocks), question=question)

@@ -10,7 +10,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag import prompts
-from rag.answer.citations import attribute_uncited, check_citations, content_words, split_sentences, unsupported_sentences
+from rag.answer.citations import (
+    attribute_uncited,
+    check_citations,
+    content_words,
+    split_sentences,
+    unsupported_sentences,
+)
 from rag.answer.records import Event, EventKind, Source
 from rag.answer.refusal import INJECTION_RE
 from rag.llm import LLM, LLMUnavailable
@@ -20,11 +26,15 @@ FAKE_CITATION_RE = re.compile(r"\[\d+(?:\s*[,;]\s*\d+)*\]")
 LEXICAL_BONUS = 0.1  # per question word a sentence shares, added to its similarity
 
 
-def select_evidence(embed_model, question: str, hits: list[SearchHit], per_paper: int, start: int = 1,
-                    side: str = "") -> list[Source]:
+def select_evidence(
+    embed_model, question: str, hits: list[SearchHit], per_paper: int, start: int = 1, side: str = ""
+) -> list[Source]:
     """The sentences of each paper most similar to the question (in their original order)."""
-    sentences = [[s for s in split_sentences(h.paper.abstract) if not INJECTION_RE.search(s)]
-                 or ["(no usable sentence)"] for h in hits]
+    sentences = [
+        [s for s in split_sentences(h.paper.abstract) if not INJECTION_RE.search(s)]
+        or ["(no usable sentence)"]
+        for h in hits
+    ]
     flat = [s for sents in sentences for s in sents]
     if not flat:
         return []
@@ -33,7 +43,9 @@ def select_evidence(embed_model, question: str, hits: list[SearchHit], per_paper
     q_words = content_words(question)
     sources, offset = [], 0
     for n, (hit, sents) in enumerate(zip(hits, sentences, strict=True), start=start):
-        scores = [sims[offset + i] + LEXICAL_BONUS * len(q_words & content_words(s)) for i, s in enumerate(sents)]
+        scores = [
+            sims[offset + i] + LEXICAL_BONUS * len(q_words & content_words(s)) for i, s in enumerate(sents)
+        ]
         offset += len(sents)
         best = sorted(np.argsort(scores)[::-1][:per_paper])
         sources.append(Source(n, hit.paper, [sents[i] for i in best], hit.score, side))
@@ -45,9 +57,16 @@ def source_block(sources: list[Source]) -> str:
     for s in sources:
         p = s.paper
         who = p.author_names(1) or (f"{p.n_authors} authors" if p.n_authors else "authors not listed")
-        blocks.append(prompts.SOURCE_TEMPLATE.format(
-            n=s.n, label=p.label, who=who, year=f", {p.year}" if p.year else "", owner=p.owner or "unknown",
-            evidence=FAKE_CITATION_RE.sub("", " ".join(s.evidence))))  # only our numbers in the prompt
+        blocks.append(
+            prompts.SOURCE_TEMPLATE.format(
+                n=s.n,
+                label=p.label,
+                who=who,
+                year=f", {p.year}" if p.year else "",
+                owner=p.owner or "unknown",
+                evidence=FAKE_CITATION_RE.sub("", " ".join(s.evidence)),
+            )
+        )  # only our numbers in the prompt
     return "\n\n".join(blocks)
 
 
@@ -60,9 +79,14 @@ class Generated:
     error: str | None
 
 
-def stream_answer(llm: LLM, user_prompt: str, sources: list[Source], timings: dict, clock) -> Iterator[Event | Generated]:
+def stream_answer(
+    llm: LLM, user_prompt: str, sources: list[Source], timings: dict, clock
+) -> Iterator[Event | Generated]:
     """Token events, then one `Generated` with the checked text."""
-    messages = [{"role": "system", "content": prompts.SYSTEM_PROMPT}, {"role": "user", "content": user_prompt}]
+    messages = [
+        {"role": "system", "content": prompts.SYSTEM_PROMPT},
+        {"role": "user", "content": user_prompt},
+    ]
     raw: list[str] = []
     error = None
     try:

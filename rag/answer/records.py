@@ -68,9 +68,17 @@ class Answer:
 
     def to_json(self) -> dict:
         return {
-            "question": self.question, "answer": self.answer, "refused": self.refused,
-            "citations": [s.to_json() for s in self.citations], "sources": [s.to_json() for s in self.sources],
-            "model": self.model, "timings": self.timings, "standalone_question": self.standalone_question,
-            "kind": str(self.kind), "filters": self.filters, "checks": self.checks, "cut_off": self.cut_off,
+            "question": self.question,
+            "answer": self.answer,
+            "refused": self.refused,
+            "citations": [s.to_json() for s in self.citations],
+            "sources": [s.to_json() for s in self.sources],
+            "model": self.model,
+            "timings": self.timings,
+            "standalone_question": self.standalone_question,
+            "kind": str(self.kind),
+            "filters": self.filters,
+            "checks": self.checks,
+            "cut_off": self.cut_off,
             "plan": self.plan,
         }

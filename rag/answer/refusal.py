@@ -20,8 +20,10 @@ TYPO_SCORE = 80  # rapidfuzz ratio at which an unknown word counts as a typo of 
 # and a question made of them gets the assistant's scope instead of an answer.
 INJECTION_RE = re.compile(
     r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|prompts?|rules|above|previous)\b|"
-    r"\bsystem prompt\b|^\s*(system|assistant|user)\s*:|\byou are now\b|\bnew instructions?\b|<\|im_start\|>|\[INST\]",
-    re.IGNORECASE | re.MULTILINE)
+    r"\bsystem prompt\b|^\s*(system|assistant|user)\s*:|\byou are now\b|\bnew instructions?\b|"
+    r"<\|im_start\|>|\[INST\]",
+    re.IGNORECASE | re.MULTILINE,
+)
 
 
 def unheld_reason(plan: QueryPlan, hits: list[SearchHit], n_papers: int) -> str | None:
@@ -43,7 +45,9 @@ def unknown_words(words: list[str], vocabulary: set[str], by_letter: dict[str, l
         for part in (p for p in lx.fold(word).split("-") if len(p) > 2):
             if part in vocabulary or lx.singular(part) in vocabulary or part + "s" in vocabulary:
                 continue
-            if not process.extractOne(part, by_letter.get(part[0], []), scorer=fuzz.ratio, score_cutoff=TYPO_SCORE):
+            if not process.extractOne(
+                part, by_letter.get(part[0], []), scorer=fuzz.ratio, score_cutoff=TYPO_SCORE
+            ):
                 unknown.append(part)
     return unknown
 
@@ -51,7 +55,9 @@ def unknown_words(words: list[str], vocabulary: set[str], by_letter: dict[str, l
 def weak_retrieval(best_sim: float, topic_words: list[str], unknown: list[str]) -> bool:
     """Nothing close enough; or half the topic unknown to the corpus ("quantum cryptography")
     with no close paper. A single paraphrased word ("fundus" for "fundoscopies") is not enough."""
-    return best_sim < MIN_DENSE_SIM or (len(unknown) >= max(1, len(topic_words)) / 2 and best_sim < UNKNOWN_WORD_SIM)
+    return best_sim < MIN_DENSE_SIM or (
+        len(unknown) >= max(1, len(topic_words)) / 2 and best_sim < UNKNOWN_WORD_SIM
+    )
 
 
 def refusal_text(reason: str | None) -> str:

@@ -41,25 +41,43 @@ def fallback_rewrite(question: str, history: list[dict]) -> str:
     if m := re.match(r"^(?:what|how) about\s+(.+?)\??$", q, re.IGNORECASE):
         topic = m.group(1)
         # "Which papers use state space models?" + "what about EEG?" -> "Which papers use EEG?"
-        swapped = re.sub(r"\b(use|uses|using|about|on|for|with|study|apply)\s+(.+?)\??$", rf"\1 {topic}?", prev, count=1)
+        swapped = re.sub(
+            r"\b(use|uses|using|about|on|for|with|study|apply)\s+(.+?)\??$", rf"\1 {topic}?", prev, count=1
+        )
         return swapped if swapped != prev else f"{prev.rstrip('?')} — {topic}?"
     return f"{prev.rstrip('?')}; {q}"
 
 
 def _added_words(question: str) -> set[str]:
     """What a follow-up adds ("EEG", "2023"), without its pointing words."""
-    return {w for w in content_words(question) if w not in lx.FOLLOWUP_OPENERS | lx.FOLLOWUP_REFERENCES
-            and w not in lx.LIST_CUES and w not in lx.PAPER_WORDS}
+    return {
+        w
+        for w in content_words(question)
+        if w not in lx.FOLLOWUP_OPENERS | lx.FOLLOWUP_REFERENCES
+        and w not in lx.LIST_CUES
+        and w not in lx.PAPER_WORDS
+    }
 
 
 def rewrite(llm: LLM, question: str, history: list[dict]) -> str:
     """The standalone form of a follow-up; other questions are returned as they are."""
     if not is_followup(question, history):
         return question
-    turns = [f"{t['role']}: {(t.get('standalone') or t['content'])[:MAX_REWRITE_CHARS]}" for t in history[-HISTORY_TURNS:]]
+    turns = [
+        f"{t['role']}: {(t.get('standalone') or t['content'])[:MAX_REWRITE_CHARS]}"
+        for t in history[-HISTORY_TURNS:]
+    ]
     try:
-        text = llm.complete([{"role": "user", "content": prompts.REWRITE_PROMPT.format(
-            history="\n".join(turns), question=question)}], max_tokens=60, temperature=0.0)
+        text = llm.complete(
+            [
+                {
+                    "role": "user",
+                    "content": prompts.REWRITE_PROMPT.format(history="\n".join(turns), question=question),
+                }
+            ],
+            max_tokens=60,
+            temperature=0.0,
+        )
     except LLMUnavailable:
         return fallback_rewrite(question, history)
     text = text.strip().splitlines()[0].strip().strip('"') if text.strip() else ""

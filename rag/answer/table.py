@@ -4,6 +4,7 @@ handler cites what it lists and returns the computed facts (`checks`) beside the
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,13 +15,15 @@ from rag.query import lexicon as lx
 from rag.query.filters import Filters
 from rag.query.plan import Intent, QueryPlan
 from rag.retrieve import Retriever
-from rag.types import Paper
+from rag.types import Paper, SearchHit
 
 LIST_LIMIT = 25  # papers shown in a list answer; the rest are counted
 COUNT_LIMIT = 10  # papers shown under a count
 TOP_COAUTHORS = 5
 TOPIC_CANDIDATES = 50  # hybrid-search candidates a topic membership is decided over
 MEMBER_SIM = 0.55  # a candidate matching no facet word is a member above this dense similarity
+FACET_WORD_SHARE = 0.66  # share of a facet's distinctive words a member's abstract must hold
+COMMON_WORD_SHARE = 0.2  # a word in more than this share of papers does not decide membership
 
 
 @dataclass
@@ -55,21 +58,45 @@ class Context:
         return self.retriever.allowed_papers(self.filters)
 
     def scope(self) -> str:
-        parts = [self.filters.describe()] + ([prompts.TOPIC_SCOPE.format(topic=self.plan.topic)] if self.plan.topic else [])
+        parts = [self.filters.describe()] + (
+            [prompts.TOPIC_SCOPE.format(topic=self.plan.topic)] if self.plan.topic else []
+        )
         return ", ".join(p for p in parts if p)
 
 
-def topic_members(plan: QueryPlan, retriever: Retriever) -> list[Paper]:
-    """Papers about the plan's topic: hybrid-search candidates that contain every facet's words,
-    or are very close to the topic by dense similarity."""
+def topic_member_hits(plan: QueryPlan, retriever: Retriever) -> list[SearchHit]:
+    """Hits about the plan's topic, in search order: hybrid-search candidates that hold most
+    words of every facet, or are very close to the topic by dense similarity."""
     result = retriever.search(plan.topic, k=TOPIC_CANDIDATES, plan=plan)
-    facets = [lx.words(f) for f in plan.facets if lx.words(f)]
+    facets = [distinctive(lx.words(f), retriever) for f in plan.facets if lx.words(f)]
     members = []
     for hit in result.hits:
         text = lx.words(f"{hit.paper.title or ''} {hit.paper.abstract}")
-        if all(words <= text for words in facets) or (hit.dense_sim or 0.0) >= MEMBER_SIM:
-            members.append(hit.paper)
+        covered = all(len(words & text) >= math.ceil(FACET_WORD_SHARE * len(words)) for words in facets)
+        if covered or (hit.dense_sim or 0.0) >= MEMBER_SIM:
+            members.append(hit)
     return members
+
+
+_DOC_FREQ: dict[int, tuple[int, Counter[str]]] = {}
+
+
+def distinctive(words: set[str], retriever: Retriever) -> set[str]:
+    """A facet's words without those most papers use ("data" in "speech data"); all if every one is."""
+    key = id(retriever.index)
+    if key not in _DOC_FREQ:  # once per loaded index
+        papers = retriever.index.papers
+        _DOC_FREQ[key] = (
+            len(papers),
+            Counter(w for p in papers for w in lx.words(f"{p.title or ''} {p.abstract}")),
+        )
+    n, df = _DOC_FREQ[key]
+    rare = {w for w in words if df[w] <= COMMON_WORD_SHARE * n}
+    return rare or words
+
+
+def topic_members(plan: QueryPlan, retriever: Retriever) -> list[Paper]:
+    return [h.paper for h in topic_member_hits(plan, retriever)]
 
 
 def newest_first(papers: list[Paper]) -> list[Paper]:
@@ -78,11 +105,15 @@ def newest_first(papers: list[Paper]) -> list[Paper]:
 
 def numbered(papers: list[Paper], header: str, limit: int) -> TableAnswer:
     shown = papers[:limit]
-    lines = [header] + [prompts.TABLE_ITEM.format(i=i, label=p.label, date=p.date or "undated")
-                        for i, p in enumerate(shown, start=1)]
+    lines = [header] + [
+        prompts.TABLE_ITEM.format(i=i, label=p.label, date=p.date or "undated")
+        for i, p in enumerate(shown, start=1)
+    ]
     if len(papers) > limit:
         lines.append(prompts.TABLE_MORE.format(n=len(papers) - limit))
-    return TableAnswer("\n".join(lines), shown, checks={"ids": [p.paper_id for p in papers], "number": len(papers)})
+    return TableAnswer(
+        "\n".join(lines), shown, checks={"ids": [p.paper_id for p in papers], "number": len(papers)}
+    )
 
 
 # --- one handler per intent -------------------------------------------------------------------
@@ -92,7 +123,9 @@ def count(ctx: Context) -> TableAnswer:
     papers = newest_first(ctx.papers())
     scope = ctx.scope() or prompts.TABLE_SCOPE_ALL
     if not papers:
-        return TableAnswer(prompts.COUNT_NONE.format(scope=scope), kind="count", checks={"ids": [], "number": 0})
+        return TableAnswer(
+            prompts.COUNT_NONE.format(scope=scope), kind="count", checks={"ids": [], "number": 0}
+        )
     answer = numbered(papers, prompts.COUNT_HEADER.format(n=len(papers), scope=scope), COUNT_LIMIT)
     answer.kind = "count"
     return answer
@@ -102,7 +135,9 @@ def listing(ctx: Context) -> TableAnswer:
     papers = newest_first(ctx.papers())
     scope = ctx.scope() or prompts.TABLE_SCOPE_ALL
     if not papers:
-        return TableAnswer(prompts.LIST_NONE.format(scope=scope), kind="list", checks={"ids": [], "number": 0})
+        return TableAnswer(
+            prompts.LIST_NONE.format(scope=scope), kind="list", checks={"ids": [], "number": 0}
+        )
     answer = numbered(papers, prompts.LIST_HEADER.format(n=len(papers), scope=scope), LIST_LIMIT)
     answer.kind = "list"
     return answer
@@ -115,8 +150,9 @@ def ordered(ctx: Context) -> TableAnswer:
     scope = f" ({ctx.scope()})" if ctx.scope() else ""
     k = ctx.plan.k or 1
     if not dated:
-        return TableAnswer(prompts.ORDER_NONE.format(scope=scope, word=word), kind=word, refused=True,
-                           checks={"ids": []})
+        return TableAnswer(
+            prompts.ORDER_NONE.format(scope=scope, word=word), kind=word, refused=True, checks={"ids": []}
+        )
     top = dated[:k]
     checks = {"ids": [p.paper_id for p in top]}
     if k == 1:
@@ -131,12 +167,18 @@ def ordered(ctx: Context) -> TableAnswer:
 def per_year(ctx: Context) -> TableAnswer:
     papers = ctx.papers()
     by_year = Counter(p.year for p in papers)
-    rows = [prompts.PER_YEAR_ROW.format(year=y or "undated", n=n)
-            for y, n in sorted(by_year.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))]
+    rows = [
+        prompts.PER_YEAR_ROW.format(year=y or "undated", n=n)
+        for y, n in sorted(by_year.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
+    ]
     scope = f" ({ctx.scope()})" if ctx.scope() else ""
     text = "\n".join([prompts.PER_YEAR_HEADER.format(scope=scope, n=len(papers)), *rows])
-    return TableAnswer(text, [], "per-year", checks={"by_year": {str(y or "undated"): n for y, n in by_year.items()},
-                                                     "number": len(papers)})
+    return TableAnswer(
+        text,
+        [],
+        "per-year",
+        checks={"by_year": {str(y or "undated"): n for y, n in by_year.items()}, "number": len(papers)},
+    )
 
 
 def per_listing(ctx: Context) -> TableAnswer:
@@ -147,7 +189,11 @@ def per_listing(ctx: Context) -> TableAnswer:
     for report in ctx.retriever.index.reports:
         n = sum(1 for p in papers if report["listing"] in p.listings)
         owner = report.get("owner") or "no owner"
-        lines.append(prompts.PER_LISTING_ROW.format(listing=report["listing"], owner=owner, layout=report["layout"], n=n))
+        lines.append(
+            prompts.PER_LISTING_ROW.format(
+                listing=report["listing"], owner=owner, layout=report["layout"], n=n
+            )
+        )
         if n:
             by_listing[owner] = n
     return TableAnswer("\n".join(lines), [], "per-listing", checks={"by_listing": by_listing})
@@ -186,8 +232,10 @@ def coauthors(ctx: Context) -> TableAnswer:
 def joint(ctx: Context) -> TableAnswer:
     """Papers by every named person (each by the author rule), within the other filters."""
     people = ctx.filters.authors
-    sets = [{p.paper_id for p in ctx.retriever.allowed_papers(dataclasses.replace(ctx.filters, authors=[who]))}
-            for who in people]
+    sets = [
+        {p.paper_id for p in ctx.retriever.allowed_papers(dataclasses.replace(ctx.filters, authors=[who]))}
+        for who in people
+    ]
     both = set.intersection(*sets) if sets else set()
     papers = newest_first([p for p in ctx.retriever.index.papers if p.paper_id in both])
     who = " and ".join(people)
@@ -203,17 +251,27 @@ def shared(ctx: Context) -> TableAnswer:
     if not papers:
         return TableAnswer(prompts.SHARED_NONE, [], "shared", checks={"ids": [], "number": 0})
     lines = [prompts.SHARED_HEADER.format(n=len(papers))]
-    lines += [prompts.TABLE_ITEM_LISTINGS.format(i=i, label=p.label, listings=", ".join(p.listings),
-                                                 owners=", ".join(p.owners)) for i, p in enumerate(papers, start=1)]
-    return TableAnswer("\n".join(lines), papers, "shared",
-                       checks={"ids": [p.paper_id for p in papers], "number": len(papers)})
+    lines += [
+        prompts.TABLE_ITEM_LISTINGS.format(
+            i=i, label=p.label, listings=", ".join(p.listings), owners=", ".join(p.owners)
+        )
+        for i, p in enumerate(papers, start=1)
+    ]
+    return TableAnswer(
+        "\n".join(lines),
+        papers,
+        "shared",
+        checks={"ids": [p.paper_id for p in papers], "number": len(papers)},
+    )
 
 
 def field(ctx: Context) -> TableAnswer:
     paper = ctx.retriever.index.by_id[ctx.plan.paper_id or ""]
     render = FIELD_RENDERERS[ctx.plan.field or "authors"]
     text, refused = render(paper)
-    return TableAnswer(text, [paper], f"field-{ctx.plan.field}", refused=refused, checks={"ids": [paper.paper_id]})
+    return TableAnswer(
+        text, [paper], f"field-{ctx.plan.field}", refused=refused, checks={"ids": [paper.paper_id]}
+    )
 
 
 def _authors(p: Paper) -> tuple[str, bool]:
@@ -238,8 +296,9 @@ def _category(p: Paper) -> tuple[str, bool]:
 
 def _listing(p: Paper) -> tuple[str, bool]:
     owners = ", ".join(p.owners) or "unknown owner"
-    return prompts.FIELD_LISTING.format(label=p.label, n=len(p.listings), listings=", ".join(p.listings),
-                                        owners=owners), False
+    return prompts.FIELD_LISTING.format(
+        label=p.label, n=len(p.listings), listings=", ".join(p.listings), owners=owners
+    ), False
 
 
 def _n_authors(p: Paper) -> tuple[str, bool]:
@@ -251,7 +310,11 @@ def _n_authors(p: Paper) -> tuple[str, bool]:
 
 
 FIELD_RENDERERS: dict[str, Callable[[Paper], tuple[str, bool]]] = {
-    "authors": _authors, "date": _date, "category": _category, "listing": _listing, "n_authors": _n_authors,
+    "authors": _authors,
+    "date": _date,
+    "category": _category,
+    "listing": _listing,
+    "n_authors": _n_authors,
 }
 
 
@@ -259,14 +322,25 @@ def profile(ctx: Context) -> TableAnswer:
     """A statistic a profile page states; the chain refuses before this when none states it."""
     for owner, stats in ctx.profiles.items():
         if any(name_matches(a, owner) for a in ctx.filters.authors) and ctx.plan.stat in stats:
-            text = prompts.PROFILE_STAT.format(owner=owner, stat=ctx.plan.stat, value=stats[ctx.plan.stat],
-                                               papers=stats.get("papers", "?"))
+            text = prompts.PROFILE_STAT.format(
+                owner=owner, stat=ctx.plan.stat, value=stats[ctx.plan.stat], papers=stats.get("papers", "?")
+            )
             return TableAnswer(text, [], "profile", checks={"value": stats[ctx.plan.stat]})
-    return TableAnswer(prompts.REFUSAL_NOT_IN_RECORDS.format(what=f"the {ctx.plan.stat}"), [], "profile", refused=True)
+    return TableAnswer(
+        prompts.REFUSAL_NOT_IN_RECORDS.format(what=f"the {ctx.plan.stat}"), [], "profile", refused=True
+    )
 
 
 HANDLERS: dict[Intent, Callable[[Context], TableAnswer]] = {
-    Intent.COUNT: count, Intent.LIST: listing, Intent.NEWEST: ordered, Intent.OLDEST: ordered,
-    Intent.PER_YEAR: per_year, Intent.PER_LISTING: per_listing, Intent.COAUTHORS: coauthors,
-    Intent.JOINT: joint, Intent.SHARED: shared, Intent.FIELD: field, Intent.PROFILE: profile,
+    Intent.COUNT: count,
+    Intent.LIST: listing,
+    Intent.NEWEST: ordered,
+    Intent.OLDEST: ordered,
+    Intent.PER_YEAR: per_year,
+    Intent.PER_LISTING: per_listing,
+    Intent.COAUTHORS: coauthors,
+    Intent.JOINT: joint,
+    Intent.SHARED: shared,
+    Intent.FIELD: field,
+    Intent.PROFILE: profile,
 }

@@ -24,9 +24,14 @@ from rag.types import Paper
 class QueryAnalyser:
     """Understands questions against one corpus; build once per index."""
 
-    def __init__(self, papers: list[Paper], person_owners: set[str] | None = None,
-                 other_owners: set[str] | None = None, vocabulary: set[str] | None = None,
-                 profiles: dict[str, dict] | None = None):
+    def __init__(
+        self,
+        papers: list[Paper],
+        person_owners: set[str] | None = None,
+        other_owners: set[str] | None = None,
+        vocabulary: set[str] | None = None,
+        profiles: dict[str, dict] | None = None,
+    ):
         self.entities = CorpusEntities(papers, person_owners or set(), other_owners or set(), vocabulary)
         self.vocabulary = self.entities.vocabulary
         self.profiles = profiles or {}
@@ -58,10 +63,18 @@ class QueryAnalyser:
         fixed, corrections = [], {}
         for tok in tokens:
             word = tok.norm
-            if (len(word) >= lx.TYPO_MIN_LENGTH and word.isalpha() and word not in self.vocabulary
-                    and word not in lx.KNOWN_WORDS and word not in self.entities.surnames):
-                near = [c for c in self._cues if abs(len(c) - len(word)) <= 1
-                        and OSA.distance(c, word) <= lx.TYPO_MAX_DISTANCE]
+            if (
+                len(word) >= lx.TYPO_MIN_LENGTH
+                and word.isalpha()
+                and word not in self.vocabulary
+                and word not in lx.KNOWN_WORDS
+                and word not in self.entities.surnames
+            ):
+                near = [
+                    c
+                    for c in self._cues
+                    if abs(len(c) - len(word)) <= 1 and OSA.distance(c, word) <= lx.TYPO_MAX_DISTANCE
+                ]
                 near = [c for c in near if len(word) > lx.TYPO_MIN_LENGTH or c[0] == word[0]]
                 if len(near) == 1 or (near and near[0][0] == word[0]):
                     corrections[tok.text] = near[0]
@@ -73,14 +86,22 @@ class QueryAnalyser:
 
     @staticmethod
     def filters_from(found: Entities) -> Filters:
-        filters = Filters(authors=[str(v) for v in found.values("author")],
-                          listings=[str(v) for v in found.values("listing")],
-                          categories=[str(v) for v in found.values("category")])
+        filters = Filters(
+            authors=[str(v) for v in found.values("author")],
+            listings=[str(v) for v in found.values("listing")],
+            categories=[str(v) for v in found.values("category")],
+        )
         for lo, hi in found.values("year"):
-            filters.year_from = lo if filters.year_from is None or (lo is not None and lo < filters.year_from) \
+            filters.year_from = (
+                lo
+                if filters.year_from is None or (lo is not None and lo < filters.year_from)
                 else filters.year_from
-            filters.year_to = hi if filters.year_to is None or (hi is not None and hi > filters.year_to) \
+            )
+            filters.year_to = (
+                hi
+                if filters.year_to is None or (hi is not None and hi > filters.year_to)
                 else filters.year_to
+            )
         if code := found.values("code"):
             filters.has_code = bool(code[0])
         return filters
@@ -95,8 +116,12 @@ class QueryAnalyser:
         if cues.compares() and (len(people) >= 2 or len(plan.facets) >= 2):
             plan.intent = Intent.COMPARE
             plan.sides = self.sides(plan, found)
-            plan.filters = Filters(year_from=plan.filters.year_from, year_to=plan.filters.year_to,
-                                   has_code=plan.filters.has_code, categories=plan.filters.categories)
+            plan.filters = Filters(
+                year_from=plan.filters.year_from,
+                year_to=plan.filters.year_to,
+                has_code=plan.filters.has_code,
+                categories=plan.filters.categories,
+            )
         elif stat and (found.of("author") or found.of("listing")):
             self.profile_plan(plan, stat)
         elif unheld:
@@ -132,8 +157,12 @@ class QueryAnalyser:
         people = plan.filters.authors + [x for x in plan.filters.listings if x in self.entities.person_owners]
         plan.intent, plan.stat = Intent.PROFILE, stat
         plan.filters = Filters(authors=people)
-        stated = any(stat in self.profiles.get(owner, {}) for owner in self.entities.person_owners
-                     for who in people if who == owner or name_matches(who, owner))
+        stated = any(
+            stat in self.profiles.get(owner, {})
+            for owner in self.entities.person_owners
+            for who in people
+            if who == owner or name_matches(who, owner)
+        )
         if not stated:
             plan.unheld = Unheld(f"the {stat} of {' and '.join(people) or 'that researcher'}", [])
 
@@ -143,8 +172,13 @@ class QueryAnalyser:
         if plan.topic:
             plan.intent = Intent.TOPIC_LIST if cues.asks_for_papers() or cues.about_only() else Intent.FACT
             return
-        named = found.of("author") or found.of("listing") or found.of("year") or found.of("code") \
+        named = (
+            found.of("author")
+            or found.of("listing")
+            or found.of("year")
+            or found.of("code")
             or found.of("category")
+        )
         plan.intent = Intent.LIST
         plan.confidence = 1.0 if named or cues.asks_for_papers() else 0.4
 
@@ -155,8 +189,16 @@ class QueryAnalyser:
         sides += [Side(str(v), Filters(listings=[str(v)]), topic) for v in found.values("listing")]
         if len(sides) >= 2:
             return sides
-        return [Side(f, Filters(authors=sides[0].filters.authors, listings=sides[0].filters.listings) if sides
-                     else Filters(), f) for f in plan.facets]
+        return [
+            Side(
+                f,
+                Filters(authors=sides[0].filters.authors, listings=sides[0].filters.listings)
+                if sides
+                else Filters(),
+                f,
+            )
+            for f in plan.facets
+        ]
 
 
 class Cues:
@@ -188,7 +230,9 @@ class Cues:
         return many and bool(self.all & lx.LISTING_NOUNS)
 
     def per_listing(self) -> bool:
-        return self.has(lx.PER_LISTING_PHRASES) and (self.counts() or "papers" in self.all or "paper" in self.all)
+        return self.has(lx.PER_LISTING_PHRASES) and (
+            self.counts() or "papers" in self.all or "paper" in self.all
+        )
 
     def per_year(self) -> bool:
         return self.has(lx.PER_YEAR_PHRASES)
@@ -202,8 +246,11 @@ class Cues:
         norms = [t.norm for t in self.tokens]
         for cue in ("many", "number", "count", "much"):
             if cue in norms:
-                rest = [i for i in range(norms.index(cue) + 1, len(norms))
-                        if norms[i] not in {"of", "the", "a", "an", "different", "distinct", "total", "in"}]
+                rest = [
+                    i
+                    for i in range(norms.index(cue) + 1, len(norms))
+                    if norms[i] not in {"of", "the", "a", "an", "different", "distinct", "total", "in"}
+                ]
                 break
         else:
             return True
@@ -213,15 +260,21 @@ class Cues:
         word = lx.singular(norms[i])
         if self.kinds.get(i) in ("author", "listing", "year", "code", "category"):
             return True
-        return i not in self.kinds and (word in {lx.singular(w) for w in lx.PAPER_WORDS} or word in lx.STOP_WORDS
-                                        or word in lx.CORPUS_WORDS or word in lx.CODE_WORDS)
+        return i not in self.kinds and (
+            word in {lx.singular(w) for w in lx.PAPER_WORDS}
+            or word in lx.STOP_WORDS
+            or word in lx.CORPUS_WORDS
+            or word in lx.CODE_WORDS
+        )
 
     def order(self) -> Intent | None:
         for i, word in enumerate(self.norms):
             nxt = self.norms[i + 1] if i + 1 < len(self.norms) else ""
             if word in lx.OLDEST_CUES and nxt not in {"author", "authors", "name"}:
                 return Intent.OLDEST
-            if word in lx.NEWEST_CUES and (word != "recent" or {"most", "three"} & self.words or nxt in lx.PAPER_WORDS):
+            if word in lx.NEWEST_CUES and (
+                word != "recent" or {"most", "three"} & self.words or nxt in lx.PAPER_WORDS
+            ):
                 return Intent.NEWEST
         return None
 
@@ -251,9 +304,14 @@ class Cues:
             return True
         for i, word in enumerate(norms):
             if word in lx.LIST_CUES:
-                ahead = [w for j, w in enumerate(norms[i + 1:], start=i + 1)
-                         if w not in lx.STOP_WORDS and self.kinds.get(j) in (None, "paper") and w not in lx.NUMBER_WORDS
-                         and w not in lx.NEWEST_CUES | lx.OLDEST_CUES][:2]
+                ahead = [
+                    w
+                    for j, w in enumerate(norms[i + 1 :], start=i + 1)
+                    if w not in lx.STOP_WORDS
+                    and self.kinds.get(j) in (None, "paper")
+                    and w not in lx.NUMBER_WORDS
+                    and w not in lx.NEWEST_CUES | lx.OLDEST_CUES
+                ][:2]
                 if set(ahead) & lx.PAPER_WORDS:
                     return True
         return False
@@ -261,21 +319,26 @@ class Cues:
     def joins_people(self) -> bool:
         """Two names joined by "and" ("Strodthoff and Haverkamp"): papers by both."""
         names = sorted((s.start, s.end) for s in self.spans if s.kind == "author")
-        return any(" ".join(t.norm for t in self.tokens[a[1]:b[0]]) in ("and", "&", "+")
-                   for a, b in zip(names, names[1:]))
+        return any(
+            " ".join(t.norm for t in self.tokens[a[1] : b[0]]) in ("and", "&", "+")
+            for a, b in zip(names, names[1:], strict=False)
+        )
 
     def about_only(self) -> bool:
         """ "anything on bowel sounds?", "papers about EEG": a topic with no question word."""
-        return self.norms[:1] == ["anything"] or not (self.all & {"what", "how", "why", "which", "who", "when",
-                                                                   "does", "do", "is", "are", "can"})
+        return self.norms[:1] == ["anything"] or not (
+            self.all & {"what", "how", "why", "which", "who", "when", "does", "do", "is", "are", "can"}
+        )
 
     def profile_stat(self) -> str | None:
         if " h index " in self.text:
             return "h-index"
         if " ai score " in self.text:
             return "ai score"
-        return next((lx.PROFILE_STATS[w] for w in self.norms if w in lx.PROFILE_STATS and w not in {"h", "score"}),
-                    None)
+        return next(
+            (lx.PROFILE_STATS[w] for w in self.norms if w in lx.PROFILE_STATS and w not in {"h", "score"}),
+            None,
+        )
 
     def unheld(self, has_person: bool) -> Unheld | None:
         for phrase, (what, evidence) in lx.UNHELD_PHRASES.items():
@@ -306,10 +369,19 @@ class Cues:
 def _is_topic_word(word: str) -> bool:
     if len(word) < 2 and not word.isdigit():
         return False
-    return not (word in lx.STOP_WORDS or word in lx.PAPER_WORDS or word in lx.CORPUS_WORDS
-                or word in lx.CUE_VOCABULARY or word in lx.GENERIC_TOPIC_WORDS or word in lx.TOPIC_VERBS
-                or word in lx.NUMBER_WORDS or word in lx.FIELD_CUES or word in lx.CODE_WORDS
-                or word in lx.COMPARE_CUES or word in lx.WITH_CUES)
+    return not (
+        word in lx.STOP_WORDS
+        or word in lx.PAPER_WORDS
+        or word in lx.CORPUS_WORDS
+        or word in lx.CUE_VOCABULARY
+        or word in lx.GENERIC_TOPIC_WORDS
+        or word in lx.TOPIC_VERBS
+        or word in lx.NUMBER_WORDS
+        or word in lx.FIELD_CUES
+        or word in lx.CODE_WORDS
+        or word in lx.COMPARE_CUES
+        or word in lx.WITH_CUES
+    )
 
 
 def _shown(value: object) -> str:

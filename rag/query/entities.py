@@ -62,13 +62,20 @@ def _norms(tokens: list[Token]) -> list[str]:
 class CorpusEntities:
     """The names a question may use, built once per index from its papers and listings."""
 
-    def __init__(self, papers: list[Paper], person_owners: set[str], other_owners: set[str],
-                 vocabulary: set[str] | None = None):
+    def __init__(
+        self,
+        papers: list[Paper],
+        person_owners: set[str],
+        other_owners: set[str],
+        vocabulary: set[str] | None = None,
+    ):
         self.person_owners = set(person_owners)
         self.vocabulary = vocabulary if vocabulary is not None else _vocabulary(papers)
         self.full_names: dict[str, str] = {}  # folded "first last" / whole name -> display
         self.surnames: dict[str, set[str]] = {}
-        for name in dict.fromkeys(n for p in papers for n in (*p.authors, *(o for o in p.owners if o in person_owners))):
+        for name in dict.fromkeys(
+            n for p in papers for n in (*p.authors, *(o for o in p.owners if o in person_owners))
+        ):
             self._add_name(name)
         self.listing_phrases: dict[str, str] = {}  # folded phrase -> owner
         for owner in other_owners:
@@ -95,7 +102,11 @@ class CorpusEntities:
     def _index_papers(self, papers: list[Paper]) -> None:
         """Model names (rare capitalised words, "S4Sleep", "Medfusion") and title words -> papers."""
         seen: dict[str, set[int]] = {}
-        lower = {w for p in papers for w in re.findall(r"\b[a-z][a-z-]+\b", _URL_RE.sub(" ", f"{p.title or ''} {p.abstract}"))}
+        lower = {
+            w
+            for p in papers
+            for w in re.findall(r"\b[a-z][a-z-]+\b", _URL_RE.sub(" ", f"{p.title or ''} {p.abstract}"))
+        }
         self.title_words: dict[str, set[int]] = {}
         self.title_sizes: list[int] = []
         for i, p in enumerate(papers):
@@ -107,8 +118,11 @@ class CorpusEntities:
             for word in title:
                 self.title_words.setdefault(word, set()).add(i)
         people = {part for name in self.full_names for part in name.split()}
-        self.paper_names = {w: rows for w, rows in seen.items()
-                            if len(rows) <= PAPER_NAME_MAX_PAPERS and w not in people and w not in lx.STOP_WORDS}
+        self.paper_names = {
+            w: rows
+            for w, rows in seen.items()
+            if len(rows) <= PAPER_NAME_MAX_PAPERS and w not in people and w not in lx.STOP_WORDS
+        }
         self.papers = papers
 
     # --- recognisers -------------------------------------------------------------------
@@ -130,7 +144,7 @@ class CorpusEntities:
         for phrase, owner in self.listing_phrases.items():
             n = len(phrase.split())
             for i in range(len(norms) - n + 1):
-                if " ".join(norms[i:i + n]) == phrase:
+                if " ".join(norms[i : i + n]) == phrase:
                     end = i + n + (1 if i + n < len(norms) and norms[i + n] in lx.LISTING_WORDS else 0)
                     found.add(Span(i, end, "listing", owner))
 
@@ -168,8 +182,14 @@ class CorpusEntities:
             code = tok.text.split(".")[-1].upper()
             if code not in self.categories or found.covered(i):
                 continue
-            prefixed = "." in tok.text or (i > 0 and tokens[i - 1].norm in {"category", "categories", "arxiv"})
-            if prefixed or (tok.text.isupper() and len(code) >= 2 and tok.norm not in lx.STOP_WORDS):
+            prefixed = "." in tok.text or (i > 0 and tokens[i - 1].norm in lx.CATEGORY_CUES)
+            # A bare code counts next to a paper or category word ("CV papers", "filed under LG"),
+            # not inside a phrase ("medical AI models").
+            beside = {tokens[j].norm for j in (i - 1, i + 1) if 0 <= j < len(tokens)}
+            bare = (
+                tok.text.isupper() and len(code) >= 2 and bool(beside & (lx.PAPER_WORDS | lx.CATEGORY_CUES))
+            )
+            if prefixed or bare:
                 found.add(Span(i, i + 1, "category", self.categories[code]))
 
     def find_quoted_title(self, tokens: list[Token], text: str, found: Entities) -> None:
@@ -213,9 +233,19 @@ class CorpusEntities:
     def _find_by_name(self, tokens: list[Token], found: Entities) -> None:
         for i, tok in enumerate(tokens):
             rows = self.paper_names.get(tok.norm)
-            if rows and not found.covered(i) and (tok.text[:1].isupper() or any(c.isdigit() for c in tok.text)):
-                best = max(rows, key=lambda r: (tok.norm in lx.words(self.papers[r].title or ""),
-                                                self.papers[r].abstract.count(tok.text), -r))
+            if (
+                rows
+                and not found.covered(i)
+                and (tok.text[:1].isupper() or any(c.isdigit() for c in tok.text))
+            ):
+                best = max(
+                    rows,
+                    key=lambda r: (
+                        tok.norm in lx.words(self.papers[r].title or ""),
+                        self.papers[r].abstract.count(tok.text),
+                        -r,
+                    ),
+                )
                 found.add(Span(i, i + 1, "paper", self.papers[best].paper_id))
                 return
 
@@ -228,7 +258,9 @@ def _vocabulary(papers: list[Paper]) -> set[str]:
     return {t.norm for p in papers for t in lx.tokenize(f"{p.title or ''} {p.abstract}")}
 
 
-_NAME_RE = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][A-Za-z]*[A-Z0-9][\w-]*|[A-Z][a-z]{3,}[\w-]*|[A-Za-z]+\d[\w-]*)")
+_NAME_RE = re.compile(
+    r"(?<![.!?]\s)(?<!^)\b([A-Z][A-Za-z]*[A-Z0-9][\w-]*|[A-Z][a-z]{3,}[\w-]*|[A-Za-z]+\d[\w-]*)"
+)
 
 
 def _model_names(paper: Paper) -> set[str]:
@@ -257,11 +289,13 @@ def find_years(tokens: list[Token], found: Entities, today: date) -> None:
     text = " ".join(norms)
     for phrase, delta in lx.RELATIVE_YEARS.items():
         if phrase in text:
-            start = len(text[:text.index(phrase)].split())
+            start = len(text[: text.index(phrase)].split())
             year = today.year + delta
             bound = norms[start - 1] if start else ""
             lo, hi = _bounds(bound, year)
-            found.add(Span(start - (1 if bound in lx.YEAR_FROM | lx.YEAR_TO else 0), start + 2, "year", (lo, hi)))
+            found.add(
+                Span(start - (1 if bound in lx.YEAR_FROM | lx.YEAR_TO else 0), start + 2, "year", (lo, hi))
+            )
     if len(years) >= 2 and years[1][0] - years[0][0] <= 3:  # between X and Y, from X to Y, X-Y
         (i, a), (j, b) = years[0], years[1]
         start = i - 1 if i and norms[i - 1] in {"between", "from"} else i
@@ -272,9 +306,9 @@ def find_years(tokens: list[Token], found: Entities, today: date) -> None:
         lo, hi = _bounds(bound, year)
         if i + 1 < len(norms) and norms[i + 1] in {"on", "onward", "onwards", "later", "after"}:
             lo, hi = year + (norms[i + 1] == "after"), None
-        elif i + 2 < len(norms) and norms[i + 1:i + 3] == ["or", "later"]:
+        elif i + 2 < len(norms) and norms[i + 1 : i + 3] == ["or", "later"]:
             lo, hi = year, None
-        elif i + 2 < len(norms) and norms[i + 1:i + 3] == ["or", "earlier"]:
+        elif i + 2 < len(norms) and norms[i + 1 : i + 3] == ["or", "earlier"]:
             lo, hi = None, year
         found.add(Span(i - (1 if bound in lx.YEAR_FROM | lx.YEAR_TO else 0), i + 1, "year", (lo, hi)))
 
@@ -290,8 +324,10 @@ def _bounds(cue: str, year: int) -> tuple[int | None, int | None]:
 
 def find_code(tokens: list[Token], found: Entities) -> None:
     for i, tok in enumerate(tokens):
-        if tok.norm in lx.CODE_WORDS or (tok.norm == "open" and i + 1 < len(tokens) and tokens[i + 1].norm == "source"):
-            negated = any(t.norm in lx.NEGATIONS for t in tokens[max(0, i - 3):i])
+        if tok.norm in lx.CODE_WORDS or (
+            tok.norm == "open" and i + 1 < len(tokens) and tokens[i + 1].norm == "source"
+        ):
+            negated = any(t.norm in lx.NEGATIONS for t in tokens[max(0, i - 3) : i])
             found.add(Span(i, i + 1, "code", not negated))
             return
 
@@ -301,7 +337,9 @@ def find_number(tokens: list[Token], found: Entities) -> None:
     for i, tok in enumerate(tokens):
         if found.covered(i):
             continue
-        value = lx.NUMBER_WORDS.get(tok.norm) or (int(tok.norm) if tok.norm.isdigit() and len(tok.norm) <= 2 else None)
+        value = lx.NUMBER_WORDS.get(tok.norm) or (
+            int(tok.norm) if tok.norm.isdigit() and len(tok.norm) <= 2 else None
+        )
         if value:
             found.add(Span(i, i + 1, "number", value))
             return

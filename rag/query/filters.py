@@ -24,13 +24,20 @@ class Filters:
     has_code: bool | None = None
 
     def is_empty(self) -> bool:
-        return not (self.listings or self.authors or self.categories or self.has_code is not None
-                    or self.year_from is not None or self.year_to is not None)
+        return not (
+            self.listings
+            or self.authors
+            or self.categories
+            or self.has_code is not None
+            or self.year_from is not None
+            or self.year_to is not None
+        )
 
-    def merged(self, other: "Filters") -> "Filters":
+    def merged(self, other: Filters) -> Filters:
         """These filters, with `other` filling the fields left empty."""
         return Filters(
-            listings=self.listings or other.listings, authors=self.authors or other.authors,
+            listings=self.listings or other.listings,
+            authors=self.authors or other.authors,
             year_from=self.year_from if self.year_from is not None else other.year_from,
             year_to=self.year_to if self.year_to is not None else other.year_to,
             categories=self.categories or other.categories,
@@ -65,9 +72,7 @@ class Filters:
             return False
         if self.categories and (paper.category or "").upper() not in {c.upper() for c in self.categories}:
             return False
-        if self.has_code is not None and paper.has_code != self.has_code:
-            return False
-        return True
+        return self.has_code is None or paper.has_code == self.has_code
 
     def apply(self, papers: list[Paper]) -> list[Paper]:
         return [p for p in papers if self.matches(p)]
@@ -86,7 +91,9 @@ def listing_matches(query: str, paper: Paper) -> bool:
 def author_matches(query: str, paper: Paper) -> bool:
     """Named among the visible authors, or the owner of a personal listing that holds the paper
     (a researcher's profile lists their papers even where "et al." hides their name)."""
-    return any(name_matches(query, a) for a in paper.authors) or any(name_matches(query, o) for o in paper.owners)
+    return any(name_matches(query, a) for a in paper.authors) or any(
+        name_matches(query, o) for o in paper.owners
+    )
 
 
 class PaperTable:
@@ -137,9 +144,12 @@ class PaperTable:
                     continue
                 # As name_matches: same surname, and the same first name or its initial, if given.
                 wanted = tokens[0].split("-")[0] if len(tokens) > 1 else None
-                rows = [i for i, first in self.by_surname.get(tokens[-1], ())
-                        if wanted is None or first == wanted or (len(wanted) == 1 and first.startswith(wanted))]
-                by_author[rows] = True
+                matched: list[int] = [
+                    i
+                    for i, first in self.by_surname.get(tokens[-1], ())
+                    if wanted is None or first == wanted or (len(wanted) == 1 and first.startswith(wanted))
+                ]
+                by_author[matched] = True
             allowed &= by_author
         if filters.year_from is not None:
             allowed &= self.years >= filters.year_from

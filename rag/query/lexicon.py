@@ -90,12 +90,37 @@ LIST_CUES = _set("which what list show give name find enumerate any all")
 COUNT_PHRASES = ("how many", "number of", "count", "how much", "total number", "tally")
 NEWEST_CUES = _set("newest latest recent most-recent last youngest freshest")
 OLDEST_CUES = _set("oldest earliest first")
-PER_YEAR_PHRASES = ("per year", "each year", "by year", "every year", "year by year", "a year",
-                    "annually", "over the years", "over time", "yearly", "per-year", "each of the years")
-PER_LISTING_PHRASES = ("per listing", "each listing", "every listing", "by listing", "each list",
-                       "each of the listings", "each of the five listings", "each page", "per page",
-                       "every page", "each source", "per source", "the listings contain",
-                       "each of the lists", "listing by listing")
+PER_YEAR_PHRASES = (
+    "per year",
+    "each year",
+    "by year",
+    "every year",
+    "year by year",
+    "a year",
+    "annually",
+    "over the years",
+    "over time",
+    "yearly",
+    "per-year",
+    "each of the years",
+)
+PER_LISTING_PHRASES = (
+    "per listing",
+    "each listing",
+    "every listing",
+    "by listing",
+    "each list",
+    "each of the listings",
+    "each of the five listings",
+    "each page",
+    "per page",
+    "every page",
+    "each source",
+    "per source",
+    "the listings contain",
+    "each of the lists",
+    "listing by listing",
+)
 COAUTHOR_CUES = _set("""co-author co-authors coauthor coauthors co-authored coauthored collaborate
 collaborates collaborated collaborating collaborator collaborators collaboration collaborations
 partner partners colleague colleagues""")
@@ -107,34 +132,64 @@ LISTING_NOUNS = _set("listing listings list lists page pages source sources prof
 COMPARE_CUES = _set("""compare compared comparing comparison contrast contrasted differ differs
 differ differences difference versus vs vs. distinguish similar similarities unlike""")
 PROFILE_STATS = {  # a cue word -> the profile key it asks for
-    "h-index": "h-index", "hindex": "h-index", "h": "h-index",
-    "citation": "citations", "citations": "citations", "cited": "citations",
-    "novelty": "novelty", "ai-score": "ai score", "score": "ai score",
+    "h-index": "h-index",
+    "hindex": "h-index",
+    "h": "h-index",
+    "citation": "citations",
+    "citations": "citations",
+    "cited": "citations",
+    "novelty": "novelty",
+    "ai-score": "ai score",
+    "score": "ai score",
 }
 FIELD_CUES = {  # a cue word -> the paper field it asks for
-    "author": "authors", "authors": "authors", "wrote": "authors", "written": "authors", "authored": "authors",
-    "date": "date", "dated": "date", "published": "date", "released": "date", "posted": "date",
-    "appeared": "date", "come": "date", "came": "date",
-    "category": "category", "categories": "category", "filed": "category", "classified": "category",
+    "author": "authors",
+    "authors": "authors",
+    "wrote": "authors",
+    "written": "authors",
+    "authored": "authors",
+    "date": "date",
+    "dated": "date",
+    "published": "date",
+    "released": "date",
+    "posted": "date",
+    "appeared": "date",
+    "come": "date",
+    "came": "date",
+    "category": "category",
+    "categories": "category",
+    "filed": "category",
+    "classified": "category",
     "arxiv": "category",
-    "listing": "listing", "listings": "listing", "listed": "listing",
+    "listing": "listing",
+    "listings": "listing",
+    "listed": "listing",
 }
 # Question words that ask for a field only with a companion word ("when was it posted",
 # "where is it listed"); alone they ask about content ("where does RadioRAG get its data").
 FIELD_PHRASES = {"what year": "date", "which year": "date", "when": "date"}
+CATEGORY_CUES = _set("category categories arxiv filed under class subject")
 CODE_WORDS = _set("code github repository repo implementation open-source source-code")
 NEGATIONS = _set("without no lacking lack missing not non")
 
 # What the records never hold. A cue -> (what to say, words that would make the abstracts hold it).
 UNHELD = {
-    "email": ("contact or personal details", None), "e-mail": ("contact or personal details", None),
-    "mail": ("contact or personal details", None), "phone": ("contact or personal details", None),
-    "telephone": ("contact or personal details", None), "address": ("contact or personal details", None),
-    "office": ("contact or personal details", None), "salary": ("contact or personal details", None),
-    "birthday": ("contact or personal details", None), "age": ("contact or personal details", None),
-    "twitter": ("contact or personal details", None), "linkedin": ("contact or personal details", None),
-    "orcid": ("contact or personal details", None), "nationality": ("contact or personal details", None),
-    "married": ("contact or personal details", None), "homepage": ("contact or personal details", None),
+    "email": ("contact or personal details", None),
+    "e-mail": ("contact or personal details", None),
+    "mail": ("contact or personal details", None),
+    "phone": ("contact or personal details", None),
+    "telephone": ("contact or personal details", None),
+    "address": ("contact or personal details", None),
+    "office": ("contact or personal details", None),
+    "salary": ("contact or personal details", None),
+    "birthday": ("contact or personal details", None),
+    "age": ("contact or personal details", None),
+    "twitter": ("contact or personal details", None),
+    "linkedin": ("contact or personal details", None),
+    "orcid": ("contact or personal details", None),
+    "nationality": ("contact or personal details", None),
+    "married": ("contact or personal details", None),
+    "homepage": ("contact or personal details", None),
     "gpu": ("the hardware used", "gpu gpus nvidia a100 v100 hardware tpu"),
     "gpus": ("the hardware used", "gpu gpus nvidia a100 v100 hardware tpu"),
     "tpu": ("the hardware used", "gpu gpus tpu tpus hardware"),
@@ -144,14 +199,18 @@ UNHELD = {
     "venue": ("where papers were published", "conference journal workshop proceedings venue"),
     "workshop": ("where papers were published", "conference journal workshop proceedings"),
     "accepted": ("where papers were published", "accepted conference journal"),
-    "funding": ("funding details", "funded funding grant"), "funded": ("funding details", "funded funding grant"),
-    "grant": ("funding details", "funded funding grant"), "sponsor": ("funding details", "funded funding sponsor"),
+    "funding": ("funding details", "funded funding grant"),
+    "funded": ("funding details", "funded funding grant"),
+    "grant": ("funding details", "funded funding grant"),
+    "sponsor": ("funding details", "funded funding sponsor"),
 }
 UNHELD_NEEDS_PERSON = _set("age office mail address")  # "brain age", "office visits" are topics
-UNHELD_PHRASES = {"training time": ("the hardware used", "gpu hours training time"),
-                  "compute budget": ("the hardware used", "compute budget gpu"),
-                  "graphics card": ("the hardware used", "gpu graphics card"),
-                  "date of birth": ("contact or personal details", None)}
+UNHELD_PHRASES = {
+    "training time": ("the hardware used", "gpu hours training time"),
+    "compute budget": ("the hardware used", "compute budget gpu"),
+    "graphics card": ("the hardware used", "gpu graphics card"),
+    "date of birth": ("contact or personal details", None),
+}
 
 # Words that join a topic's separable parts ("reinforcement learning for robotic surgery").
 FACET_JOINERS = _set("for in on with and applied to + & using via across between")
@@ -168,9 +227,26 @@ LISTING_ALIASES = {
 # Words after a name that make it a listing ("the Rueckert group", "Strodthoff's listing").
 LISTING_WORDS = _set("group groups lab labs team listing list page profile site feed")
 
-NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-                "nine": 9, "ten": 10, "twelve": 12, "fifteen": 15, "twenty": 20, "couple": 2, "few": 3,
-                "single": 1, "pair": 2, "dozen": 12}
+NUMBER_WORDS = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "twelve": 12,
+    "fifteen": 15,
+    "twenty": 20,
+    "couple": 2,
+    "few": 3,
+    "single": 1,
+    "pair": 2,
+    "dozen": 12,
+}
 
 # Years: cue word before a year -> how it bounds the range.
 YEAR_FROM = _set("since starting after later beyond post")
@@ -197,9 +273,27 @@ something named call called mention mentioned mentions appear appears appeared s
 # The cue words a typo may stand for (everything that steers intent).
 CUE_VOCABULARY = frozenset(
     {w for phrase in COUNT_PHRASES + PER_YEAR_PHRASES for w in phrase.split()}
-    | NEWEST_CUES | OLDEST_CUES | COAUTHOR_CUES | COMPARE_CUES | PAPER_WORDS | WORK_VERBS
-    | set(PROFILE_STATS) | {"which", "what", "who", "how", "many", "listing", "listings", "together",
-                            "category", "published", "authors", "author"}
+    | NEWEST_CUES
+    | OLDEST_CUES
+    | COAUTHOR_CUES
+    | COMPARE_CUES
+    | PAPER_WORDS
+    | WORK_VERBS
+    | set(PROFILE_STATS)
+    | {
+        "which",
+        "what",
+        "who",
+        "how",
+        "many",
+        "listing",
+        "listings",
+        "together",
+        "category",
+        "published",
+        "authors",
+        "author",
+    }
 )
 
 # Verbs that introduce a topic ("papers that use X", "work dealing with Y"): never the topic.
@@ -216,7 +310,24 @@ present base use also can such than more most other over under between into via"
 
 # Every word the lexicon knows: never read as a typo of a cue word.
 KNOWN_WORDS = frozenset(
-    CUE_VOCABULARY | STOP_WORDS | PAPER_WORDS | CORPUS_WORDS | WORK_VERBS | LIST_CUES | LISTING_WORDS
-    | LISTING_NOUNS | MULTIPLE_CUES | DUPLICATE_CUES | GENERIC_TOPIC_WORDS | TOPIC_VERBS | set(NUMBER_WORDS)
-    | set(FIELD_CUES) | set(UNHELD) | CODE_WORDS | NEGATIONS | YEAR_FROM | YEAR_TO | WITH_CUES
+    CUE_VOCABULARY
+    | STOP_WORDS
+    | PAPER_WORDS
+    | CORPUS_WORDS
+    | WORK_VERBS
+    | LIST_CUES
+    | LISTING_WORDS
+    | LISTING_NOUNS
+    | MULTIPLE_CUES
+    | DUPLICATE_CUES
+    | GENERIC_TOPIC_WORDS
+    | TOPIC_VERBS
+    | set(NUMBER_WORDS)
+    | set(FIELD_CUES)
+    | set(UNHELD)
+    | CODE_WORDS
+    | NEGATIONS
+    | YEAR_FROM
+    | YEAR_TO
+    | WITH_CUES
 )

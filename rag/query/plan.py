@@ -35,9 +35,21 @@ class Intent(StrEnum):
         return self in TABLE_INTENTS
 
 
-TABLE_INTENTS = frozenset({Intent.COUNT, Intent.LIST, Intent.NEWEST, Intent.OLDEST, Intent.PER_YEAR,
-                           Intent.PER_LISTING, Intent.COAUTHORS, Intent.JOINT, Intent.FIELD, Intent.SHARED,
-                           Intent.PROFILE})
+TABLE_INTENTS = frozenset(
+    {
+        Intent.COUNT,
+        Intent.LIST,
+        Intent.NEWEST,
+        Intent.OLDEST,
+        Intent.PER_YEAR,
+        Intent.PER_LISTING,
+        Intent.COAUTHORS,
+        Intent.JOINT,
+        Intent.FIELD,
+        Intent.SHARED,
+        Intent.PROFILE,
+    }
+)
 
 
 @dataclass
@@ -54,7 +66,9 @@ class Unheld:
     """Something asked that the records do not hold (unless an abstract happens to state it)."""
 
     what: str  # "the hardware used"
-    evidence_words: list[str] = dataclasses.field(default_factory=list)  # words that would mean an abstract holds it
+    evidence_words: list[str] = dataclasses.field(
+        default_factory=list
+    )  # words that would mean an abstract holds it
 
 
 @dataclass
@@ -83,7 +97,9 @@ class QueryPlan:
         data = asdict(self)
         data["intent"] = str(self.intent)
         data["filters"] = self.filters.to_json()
-        data["sides"] = [{"label": s.label, "filters": s.filters.to_json(), "topic": s.topic} for s in self.sides]
+        data["sides"] = [
+            {"label": s.label, "filters": s.filters.to_json(), "topic": s.topic} for s in self.sides
+        ]
         return data
 
     def summary(self) -> str:
