@@ -518,11 +518,11 @@ def build_synthetic(seed: Settings, n: int, data_dir: Path, http_port: int | Non
         corpus_vocabulary,
         open_collection,
         paper_metadata,
-        write_state,
     )
+    from rag.state import IndexState, write_reports, write_state
 
     index = PaperIndex(seed)
-    got = open_collection(chroma_client(seed), index.state["collection"]).get(
+    got = open_collection(chroma_client(seed), index.state.collection).get(
         include=["embeddings", "metadatas", "documents"]
     )
     chunks: dict[str, list] = defaultdict(list)
@@ -612,19 +612,18 @@ def build_synthetic(seed: Settings, n: int, data_dir: Path, http_port: int | Non
     )
     (gen_dir / "vocabulary.txt").write_text("\n".join(sorted(corpus_vocabulary(papers))))
     (gen_dir / "chunks.json").write_text(json.dumps(counts))
-    (gen_dir / "reports.json").write_text(json.dumps(index.reports, ensure_ascii=False))
+    write_reports(gen_dir, index.reports)
     write_state(
         data_dir,
-        {
-            "generation": generation,
-            "collection": collection,
-            "config": index.state["config"],
-            "files": {},
-            "file_stats": {},
-            "papers": len(papers),
-            "chunks": n_chunks,
-            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        },
+        IndexState(
+            generation=generation,
+            collection=collection,
+            config=index.state.config,
+            files={},
+            papers=len(papers),
+            chunks=n_chunks,
+            built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        ),
     )
     return {
         "chunks": n_chunks,

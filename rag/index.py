@@ -9,32 +9,65 @@ Layout of the data dir:
 A generation is built completely (new Chroma collection, new folder) before `state.json`
 is replaced atomically, so a failed or interrupted ingest leaves the previous index intact.
 Embeddings of unchanged chunk texts are copied from the previous generation, not recomputed.
+state.json, reports.json and the locks are read and written by rag/state.py; one ingest runs at
+a time, and a generation that a running app has loaded stays until it is no longer in use.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO, Any, Generic, TypeVar
 
 from rag.config import Settings
 from rag.corpus import list_files, merge_entries, parse_text, read_text
 from rag.corpus.names import author_key, fold
 from rag.embed import count_tokens, embedder_name, get_tokenizer, model_path
-from rag.errors import CorpusError, EmbeddingUnavailable, IndexMissingError, IngestError
+from rag.errors import CorpusError, EmbeddingUnavailable, IndexMissingError, IngestBusy, IngestError
+from rag.state import (
+    FORMAT_VERSION,
+    STATE_FILE,
+    FileStats,
+    IndexConfig,
+    IndexState,
+    ListingRecord,
+    current_generation,
+    generation_unused,
+    hold_generation,
+    ingest_lock,
+    read_reports,
+    read_state,
+    write_reports,
+    write_state,
+)
 from rag.types import ListingReport, Paper
 
-STATE_FILE = "state.json"
-FORMAT_VERSION = 1
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+__all__ = [  # besides what is defined here: names that moved to rag.state and rag.errors
+    "FORMAT_VERSION",
+    "STATE_FILE",
+    "IndexMissingError",
+    "IngestBusy",
+    "IngestError",
+    "IndexState",
+    "ListingRecord",
+    "ingest_lock",
+    "read_state",
+    "write_state",
+]
 
 # Words BM25 leaves out, in queries and abstracts alike.
 _STOPWORD_TEXT = """a an and are as at be by for from has have in is it its of on or that the this
@@ -156,33 +189,6 @@ def bm25_text(paper: Paper) -> str:
 # --- state ----------------------------------------------------------------------------------
 
 
-def read_state(data_dir: Path) -> dict | None:
-    path = data_dir / STATE_FILE
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise IndexMissingError(f"{path} is unreadable ({exc}); rebuild with `rag ingest --rebuild`") from exc
-
-
-def write_state(data_dir: Path, state: dict) -> None:
-    tmp = data_dir / (STATE_FILE + ".tmp")
-    tmp.write_text(json.dumps(state, indent=2))
-    os.replace(tmp, data_dir / STATE_FILE)  # atomic switch to the new generation
-
-
-@contextlib.contextmanager
-def ingest_lock(data_dir: Path):
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with open(data_dir / ".ingest.lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise IngestError(f"another ingest is running on {data_dir}") from exc
-        yield
-
-
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -215,17 +221,16 @@ class IngestSummary:
     generation: str
 
 
-def _config_fingerprint(settings: Settings, embed_path: str) -> dict:
-    return {
-        "format": FORMAT_VERSION,
-        "embed_model": embedder_name(settings, embed_path),
-        "chunk_tokens": settings.chunk_tokens,
-        "chunk_overlap": settings.chunk_overlap,
-        "chroma_mode": settings.chroma_mode,
-        "chroma_address": f"{settings.chroma_host}:{settings.chroma_port}"
-        if settings.chroma_mode == "http"
-        else "",
-    }
+def _config_fingerprint(settings: Settings, embed_path: str) -> IndexConfig:
+    http = settings.chroma_mode == "http"
+    return IndexConfig(
+        format=FORMAT_VERSION,
+        embed_model=embedder_name(settings, embed_path),
+        chunk_tokens=settings.chunk_tokens,
+        chunk_overlap=settings.chunk_overlap,
+        chroma_mode=settings.chroma_mode,
+        chroma_address=f"{settings.chroma_host}:{settings.chroma_port}" if http else "",
+    )
 
 
 def ingest(
@@ -233,23 +238,28 @@ def ingest(
     paths: list[Path] | None = None,
     rebuild: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
+    wait: bool = True,
+    on_wait: Callable[[str], None] | None = None,
 ) -> IngestSummary:
     """Bring the index in line with the listing files under `paths` (default: the seeds).
 
     The index mirrors the given files: new and changed files are (re)parsed, files no longer
     present are dropped. Raises CorpusError for unreadable input and IngestError otherwise;
     in both cases the active generation is left as it was.
+
+    One ingest runs at a time per data dir: while another holds the lock this one waits for it
+    (calling `on_wait` with a message first), or with `wait=False` raises `IngestBusy`.
     """
     start = time.perf_counter()
     paths = [Path(p) for p in (paths or settings.seeds)]
     embed_path = model_path(settings.embed_model_path)
     data_dir = settings.data_dir
-    with ingest_lock(data_dir):
+    with ingest_lock(data_dir, wait=wait, on_wait=on_wait):
         files = list_files(paths)
         if not files:
             raise CorpusError(f"no listing files under {', '.join(map(str, paths))}")
         state = read_state(data_dir) if not rebuild else None
-        old_files = state["files"] if state else {}
+        old_files = state.files if state else {}
         # Read every file; one that cannot be read is reported and left out, unless the
         # current index holds it (dropping its papers silently would lose them).
         hashes: dict[str, str] = {}
@@ -281,20 +291,25 @@ def ingest(
         if not readable:
             raise CorpusError("no usable listing: " + "; ".join(w for s in failed for w in s.warnings))
         fingerprint = _config_fingerprint(settings, embed_path)
-        unchanged = state and state.get("config") == fingerprint and old_files == hashes
-        if unchanged and _generation_usable(settings, state):
+        if (
+            state
+            and state.config == fingerprint
+            and old_files == hashes
+            and _generation_usable(settings, state)
+        ):
             summary = [FileSummary(Path(p).name, p, "unchanged") for p in hashes]
             for s in summary:
-                s.records, s.skipped = state["file_stats"].get(s.path, [0, 0])
+                s.records, s.skipped = state.stats(s.path).records, state.stats(s.path).skipped
+            _drop_unused_generations(settings, keep=state.generation)
             return IngestSummary(
                 "unchanged",
                 summary + failed,
-                state["papers"],
-                state["chunks"],
+                state.papers,
+                state.chunks,
                 0,
                 0,
                 time.perf_counter() - start,
-                state["generation"],
+                state.generation,
             )
 
         reports: list[ListingReport] = [parse_text(text, f.name, str(f)) for f, text in readable]
@@ -327,35 +342,52 @@ def ingest(
         if rebuild:
             _set_aside_unreadable_store(settings)
         # Vectors are reused only from a generation embedded by the same model.
-        same_model = (
-            state and not rebuild and state.get("config", {}).get("embed_model") == fingerprint["embed_model"]
-        )
+        same_model = state is not None and not rebuild and state.config.embed_model == fingerprint.embed_model
         built = _build_generation(
             settings, embed_path, generation, papers, reports, state if same_model else None, progress
         )
-        new_state = {
-            "generation": generation,
-            "collection": built["collection"],
-            "config": fingerprint,
-            "files": hashes,
-            "file_stats": {r.path: [len(r.entries), len(r.skipped)] for r in reports},
-            "papers": len(papers),
-            "chunks": built["chunks"],
-            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
+        new_state = IndexState(
+            generation=generation,
+            collection=built.collection,
+            config=fingerprint,
+            files=hashes,
+            file_stats={r.path: FileStats(records=len(r.entries), skipped=len(r.skipped)) for r in reports},
+            papers=len(papers),
+            chunks=built.chunks,
+            built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
         write_state(data_dir, new_state)
-        if state:
-            _drop_generation(settings, state)
+        _drop_unused_generations(settings, keep=generation)
         return IngestSummary(
             "built" if not state else "updated",
             summaries,
             len(papers),
-            built["chunks"],
-            built["embedded"],
-            built["reused"],
+            built.chunks,
+            built.embedded,
+            built.reused,
             time.perf_counter() - start,
             generation,
         )
+
+
+def ensure_index(
+    settings: Settings,
+    progress: Callable[[str, int, int], None] | None = None,
+    on_build: Callable[[str], None] | None = None,
+    on_wait: Callable[[str], None] | None = None,
+) -> IngestSummary | None:
+    """Build the index from the seeds when the data dir has none yet (what `rag ui` and the
+    commands that need an index do); None when there is one. `on_build` gets a one-line
+    message first. An unreadable state.json raises IndexMissingError (rebuilding is the user's
+    call: `rag ingest --rebuild`)."""
+    if read_state(settings.data_dir) is not None:
+        return None
+    if on_build:
+        seeds = ", ".join(map(str, settings.seeds))
+        on_build(
+            f"no index in {settings.data_dir} yet: building it from {seeds} (once; `rag ingest` updates it)"
+        )
+    return ingest(settings, progress=progress, on_wait=on_wait)
 
 
 def _set_aside_unreadable_store(settings: Settings) -> None:
@@ -369,22 +401,22 @@ def _set_aside_unreadable_store(settings: Settings) -> None:
         settings.chroma_dir.rename(aside)
 
 
-def _generation_usable(settings: Settings, state: dict) -> bool:
-    gen_dir = settings.data_dir / "generations" / state["generation"]
+def _generation_usable(settings: Settings, state: IndexState) -> bool:
+    gen_dir = settings.data_dir / "generations" / state.generation
     if not (gen_dir / "papers.json").exists():
         return False
     try:
-        return open_collection(chroma_client(settings), state["collection"]).count() == state["chunks"]
+        return open_collection(chroma_client(settings), state.collection).count() == state.chunks
     except Exception:
         return False
 
 
-def _old_embeddings(settings: Settings, state: dict | None) -> dict[str, list[float]]:
+def _old_embeddings(settings: Settings, state: IndexState | None) -> dict[str, list[float]]:
     """Embeddings of the previous generation, keyed by the sha of the text that was embedded."""
     if not state:
         return {}
     try:
-        col = open_collection(chroma_client(settings), state["collection"])
+        col = open_collection(chroma_client(settings), state.collection)
         got = col.get(include=["embeddings", "metadatas"])
     except Exception:
         return {}
@@ -395,17 +427,25 @@ def _old_embeddings(settings: Settings, state: dict | None) -> dict[str, list[fl
     }
 
 
+@dataclass
+class _Built:
+    collection: str
+    chunks: int
+    embedded: int
+    reused: int
+
+
 def _build_generation(
     settings: Settings,
     embed_path: str,
     generation: str,
     papers: list[Paper],
     reports: list[ListingReport],
-    previous: dict | None,
+    previous: IndexState | None,
     progress: Callable[[str, int, int], None] | None,
-) -> dict:
+) -> _Built:
     import bm25s
-    from llama_index.core.schema import MetadataMode, TextNode
+    from llama_index.core.schema import BaseNode, MetadataMode, TextNode
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
     gen_dir = settings.data_dir / "generations" / generation
@@ -437,7 +477,7 @@ def _build_generation(
         cache = _old_embeddings(settings, previous)
         todo = [n for n in nodes if n.metadata["embed_sha"] not in cache]
         if todo:
-            from rag.embed import get_embedder, torch_threads
+            from rag.embed import embed_threads, get_embedder
 
             model = get_embedder(settings, embed_path)
             # Longest first, batches of similar length: less padding, and the slowest batch
@@ -446,7 +486,7 @@ def _build_generation(
             tok = get_tokenizer(embed_path)
             order = sorted(range(len(texts)), key=lambda i: -len(tok.encode(texts[i]).ids))
             step = max(1, settings.embed_batch_size)
-            with torch_threads(os.cpu_count() or 1):
+            with embed_threads(model, os.cpu_count() or 1):
                 for i in range(0, len(order), step):
                     batch = order[i : i + step]
                     try:
@@ -463,7 +503,8 @@ def _build_generation(
         collection = open_collection(client, collection_name, create=True)
         store = ChromaVectorStore(chroma_collection=collection)
         for i in range(0, len(nodes), 1000):
-            store.add(nodes[i : i + 1000])
+            to_add: list[BaseNode] = [*nodes[i : i + 1000]]
+            store.add(to_add)
 
         corpus_tokens = [bm25_tokens(bm25_text(p)) for p in papers]
         retriever = bm25s.BM25()
@@ -474,33 +515,10 @@ def _build_generation(
         )
         (gen_dir / "vocabulary.txt").write_text("\n".join(sorted(corpus_vocabulary(papers))))
         (gen_dir / "chunks.json").write_text(json.dumps(chunk_counts(nodes)))
-        (gen_dir / "reports.json").write_text(
-            json.dumps(
-                [
-                    {
-                        "listing": r.listing,
-                        "path": r.path,
-                        "layout": r.layout,
-                        "owner": r.owner,
-                        "profile": r.profile,
-                        "records": len(r.entries),
-                        "skipped": len(r.skipped),
-                        "warnings": r.warnings,
-                    }
-                    for r in reports
-                ],
-                ensure_ascii=False,
-                indent=1,
-            )
-        )
+        write_reports(gen_dir, [listing_record(r) for r in reports])
         if collection.count() != len(nodes):
             raise IngestError(f"Chroma holds {collection.count()} chunks, expected {len(nodes)}")
-        return {
-            "collection": collection_name,
-            "chunks": len(nodes),
-            "embedded": len(todo),
-            "reused": len(nodes) - len(todo),
-        }
+        return _Built(collection_name, len(nodes), len(todo), len(nodes) - len(todo))
     except BaseException:
         # Including KeyboardInterrupt: remove the half-built generation, keep the old one.
         with contextlib.suppress(Exception):
@@ -509,12 +527,44 @@ def _build_generation(
         raise
 
 
-def _drop_generation(settings: Settings, state: dict) -> None:
-    with contextlib.suppress(Exception):
-        chroma_client(settings).delete_collection(state["collection"])
-    shutil.rmtree(settings.data_dir / "generations" / state["generation"], ignore_errors=True)
-    if settings.chroma_mode == "persistent":
+def listing_record(report: ListingReport) -> ListingRecord:
+    """What the index keeps of a parsed listing (the entries themselves go to papers.json)."""
+    return ListingRecord(
+        listing=report.listing,
+        path=report.path,
+        layout=report.layout,
+        owner=report.owner,
+        profile=report.profile,
+        records=len(report.entries),
+        skipped=len(report.skipped),
+        warnings=report.warnings,
+    )
+
+
+_GENERATION_RE = re.compile(r"g\d{8}T\d{6,}")
+
+
+def _drop_unused_generations(settings: Settings, keep: str) -> list[str]:
+    """Remove every generation but `keep` that no process has loaded (its Chroma collection
+    and its folder); a generation a running app still uses stays, for a later ingest to remove.
+    Runs under the ingest lock. Returns the generations kept because they are in use."""
+    gen_root = settings.data_dir / "generations"
+    in_use: list[str] = []
+    dropped = False
+    for gen_dir in sorted(gen_root.iterdir()) if gen_root.is_dir() else []:
+        if gen_dir.name == keep or not _GENERATION_RE.fullmatch(gen_dir.name):
+            continue
+        with generation_unused(gen_dir) as unused:
+            if not unused:
+                in_use.append(gen_dir.name)
+                continue
+            with contextlib.suppress(Exception):
+                chroma_client(settings).delete_collection(f"{settings.collection_prefix}_{gen_dir.name}")
+            shutil.rmtree(gen_dir, ignore_errors=True)
+            dropped = True
+    if dropped and settings.chroma_mode == "persistent":
         _remove_orphan_segment_dirs(settings.chroma_dir)
+    return in_use
 
 
 _SEGMENT_DIR_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -545,29 +595,48 @@ class PaperIndex:
     """A loaded generation: the paper table, its BM25 index and its Chroma collection."""
 
     def __init__(self, settings: Settings):
-        state = read_state(settings.data_dir)
-        if not state:
-            raise IndexMissingError(f"no index in {settings.data_dir}; build it with `rag ingest`")
-        gen_dir = settings.data_dir / "generations" / state["generation"]
+        state, gen_dir, self._hold = _load_generation(settings.data_dir)
         try:
             rows = json.loads((gen_dir / "papers.json").read_text())
-            self.reports = json.loads((gen_dir / "reports.json").read_text())
+            self.reports: list[ListingRecord] = read_reports(gen_dir)
         except (OSError, json.JSONDecodeError) as exc:
             raise IndexMissingError(
                 f"index files in {gen_dir} are missing or corrupt ({exc}); "
                 "rebuild with `rag ingest --rebuild`"
             ) from exc
         self.settings = settings
-        self.state = state
+        self.state: IndexState = state
+        self._state_stat = _stat_key(settings.data_dir / STATE_FILE)
         self.papers: list[Paper] = [Paper.from_json(r) for r in rows]
         self.by_id: dict[str, Paper] = {p.paper_id: p for p in self.papers}
         self.position: dict[str, int] = {p.paper_id: i for i, p in enumerate(self.papers)}
         self.embed_path = model_path(settings.embed_model_path)
         self._gen_dir = gen_dir
-        self._bm25 = None
-        self._store = None
-        self._collection = None
+        self._bm25: Any = None
+        self._store: Any = None
+        self._collection: Any = None
         self._chunk_counts: dict[str, int] | None = None
+
+    @property
+    def generation(self) -> str:
+        return self.state.generation
+
+    def is_current(self) -> bool:
+        """Whether state.json still names this generation (one stat() while it does)."""
+        path = self.settings.data_dir / STATE_FILE
+        if _stat_key(path) == self._state_stat:
+            return True
+        return current_generation(self.settings.data_dir) == self.state.generation
+
+    def reload(self) -> PaperIndex:
+        """The index of the generation state.json names now (self when that is this one)."""
+        return self if self.is_current() else PaperIndex(self.settings)
+
+    def close(self) -> None:
+        """Let ingest remove this generation (also happens when the object is collected)."""
+        if self._hold is not None:
+            self._hold.close()
+            self._hold = None
 
     @property
     def chunk_counts(self) -> dict[str, int] | None:
@@ -596,12 +665,12 @@ class PaperIndex:
         """The generation's Chroma collection (queried directly by rag/retrieve.py)."""
         if self._collection is None:
             try:
-                self._collection = open_collection(chroma_client(self.settings), self.state["collection"])
+                self._collection = open_collection(chroma_client(self.settings), self.state.collection)
             except IndexMissingError:
                 raise
             except Exception as exc:
                 raise IndexMissingError(
-                    f"Chroma collection {self.state['collection']} is missing or unreadable "
+                    f"Chroma collection {self.state.collection} is missing or unreadable "
                     f"({exc}); rebuild with `rag ingest --rebuild`"
                 ) from exc
         return self._collection
@@ -617,3 +686,72 @@ class PaperIndex:
 
     def author_keys(self, paper: Paper) -> set[str]:
         return {author_key(a) for a in paper.authors}
+
+
+def _stat_key(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _load_generation(data_dir: Path, attempts: int = 5) -> tuple[IndexState, Path, IO[str] | None]:
+    """The active generation, held (shared lock) so that no ingest removes it while loaded.
+    An ingest may switch generations between reading state.json and taking the lock; then the
+    old folder is gone and the new state is read again."""
+    for _ in range(attempts):
+        state = read_state(data_dir)
+        if not state:
+            raise IndexMissingError(f"no index in {data_dir}; build it with `rag ingest`")
+        gen_dir = data_dir / "generations" / state.generation
+        hold = hold_generation(gen_dir)
+        if (gen_dir / "papers.json").exists():
+            return state, gen_dir, hold
+        if hold is not None:
+            hold.close()
+        if current_generation(data_dir) == state.generation:
+            break  # not a switch: the folder is really missing
+    raise IndexMissingError(
+        f"index files in {data_dir / 'generations'} are missing or corrupt; "
+        "rebuild with `rag ingest --rebuild`"
+    )
+
+
+class LiveIndex(Generic[T]):
+    """What a long-running app serves from: `get()` returns `make(PaperIndex)` for the
+    generation state.json names now, built once per generation. After an ingest the next
+    `get()` loads the new generation; requests that still hold the old object keep answering
+    from it (its generation stays on disk while it is loaded). Thread-safe. When loading the
+    new generation fails, the old one keeps serving and the load is tried again later."""
+
+    def __init__(self, settings: Settings, make: Callable[[PaperIndex], T], retry_s: float = 5.0):
+        self.settings = settings
+        self._make = make
+        self._lock = threading.Lock()
+        self._index = PaperIndex(settings)
+        self._value = make(self._index)
+        self._retry_s = retry_s
+        self._failed_at = 0.0
+
+    @property
+    def index(self) -> PaperIndex:
+        return self._index
+
+    def get(self) -> T:
+        if self._index.is_current():
+            return self._value
+        with self._lock:
+            if self._index.is_current() or time.monotonic() - self._failed_at < self._retry_s:
+                return self._value
+            try:
+                index = PaperIndex(self.settings)
+                value = self._make(index)
+            except Exception as exc:
+                self._failed_at = time.monotonic()
+                log.warning(
+                    "keeping generation %s: the new one does not load (%s)", self._index.generation, exc
+                )
+                return self._value
+            self._index, self._value = index, value
+            return value

@@ -73,8 +73,8 @@ def test_index_and_search_through_an_embeddings_endpoint(embeddings_server, tmp_
     built = ingest(remote)
     assert built.papers >= 10 and built.embedded == built.chunks
     index = PaperIndex(remote)
-    assert index.state["config"]["embed_model"] == f"endpoint:smol-embed@{embeddings_server.base_url}"
-    vectors = open_collection(chroma_client(remote), index.state["collection"]).get(
+    assert index.state.config.embed_model == f"endpoint:smol-embed@{embeddings_server.base_url}"
+    vectors = open_collection(chroma_client(remote), index.state.collection).get(
         limit=2, include=["embeddings"]
     )["embeddings"]
     assert len(vectors[0]) == 576  # SmolLM2's width, not MiniLM's 384: the endpoint made them

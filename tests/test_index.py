@@ -3,6 +3,7 @@ atomic generations, and the Chroma server mode."""
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 
@@ -11,7 +12,7 @@ import pytest
 from rag.config import Settings
 from rag.corpus import CorpusError
 from rag.embed import count_tokens
-from rag.index import PaperIndex, chroma_client, ingest, open_collection, read_state
+from rag.index import LiveIndex, PaperIndex, chroma_client, ingest, open_collection, read_state
 from rag.retrieve import Retriever
 from tests.conftest import SEED_FILES
 
@@ -29,10 +30,10 @@ def small_corpus(tmp_path):
 
 def test_chunks_fit_the_model_window_and_carry_metadata(seed_index):
     index = PaperIndex(seed_index)
-    got = open_collection(chroma_client(seed_index), index.state["collection"]).get(
+    got = open_collection(chroma_client(seed_index), index.state.collection).get(
         include=["documents", "metadatas"]
     )
-    assert len(got["ids"]) == index.state["chunks"] >= len(index.papers) == 216
+    assert len(got["ids"]) == index.state.chunks >= len(index.papers) == 216
     for doc, meta in zip(got["documents"], got["metadatas"], strict=True):
         embed_text = (meta["title"] + "\n" if meta["title"] else "") + doc
         assert count_tokens(embed_text, index.embed_path) <= 256
@@ -121,10 +122,45 @@ def test_interrupted_ingest_leaves_no_half_written_generation(tmp_path, small_co
     with pytest.raises(KeyboardInterrupt):
         ingest(settings, [small_corpus], progress=interrupt)
     assert read_state(settings.data_dir) == before
-    assert [p.name for p in (settings.data_dir / "generations").iterdir()] == [before["generation"]]
+    assert before is not None
+    assert [p.name for p in (settings.data_dir / "generations").iterdir()] == [before.generation]
     names = {c.name for c in chroma_client(settings).list_collections()}
-    assert names == {before["collection"]}
+    assert names == {before.collection}
     assert len(PaperIndex(settings).papers) == 49
+
+
+def test_ingest_while_serving_keeps_answering_then_switches(tmp_path, small_corpus):
+    """An app serving from a LiveIndex while an ingest replaces the generation: requests that
+    hold the old one keep answering from it (it stays on disk while loaded), the next get()
+    serves the new one, and a later ingest removes the old one once nothing holds it."""
+    settings = Settings(data_dir=tmp_path / "data")
+    ingest(settings, [small_corpus])
+    live = LiveIndex(settings, Retriever)
+    old = live.get()
+    old_generation = old.index.generation
+    query = "synthetic data with variational autoencoders"
+    assert old.search(query, k=3).hits
+
+    shutil.copy(next(f for f in SEED_FILES if f.name.startswith("001")), small_corpus)
+    updated = ingest(settings, [small_corpus])
+    assert updated.status == "updated" and updated.papers == 99
+    generations = settings.data_dir / "generations"
+    assert (generations / old_generation / "papers.json").exists()  # in use: kept
+    hits = old.search(query, k=3).hits  # dense (its Chroma collection) and BM25 still answer
+    assert hits and "synthetic" in hits[0].paper.abstract.lower()
+    assert not old.index.is_current() and len(old.index.papers) == 49
+
+    new = live.get()
+    assert new is not old and new.index.generation == updated.generation and len(new.index.papers) == 99
+    assert live.get() is new and new.index.is_current()  # loaded once per generation
+    assert new.search(query, k=3).hits
+
+    del old, hits
+    gc.collect()  # the last holder of the old generation is gone
+    again = ingest(settings, [small_corpus])
+    assert again.status == "unchanged"
+    assert sorted(p.name for p in generations.iterdir()) == [updated.generation]
+    assert {c.name for c in chroma_client(settings).list_collections()} == {new.index.state.collection}
 
 
 def test_missing_paths_are_reported(tmp_path):
