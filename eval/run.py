@@ -1,7 +1,8 @@
 """The evaluation run: retrieval metrics for our hybrid search and two baselines (dense-only,
 BM25-only), and, unless retrieval-only, answer metrics for our chain and a plain llama-index
-`CitationQueryEngine` on the same model and embeddings. Writes JSON + Markdown reports under
-eval/reports/ and compares with the previous report."""
+`CitationQueryEngine` on the same model and embeddings. Writes JSON + Markdown reports to a
+folder (`rag eval --out`, default ./eval/reports under the current directory) and compares with
+the previous report there."""
 
 from __future__ import annotations
 
@@ -11,17 +12,18 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from eval import metrics as m
 from rag.answer import fallback_rewrite
 from rag.config import PROJECT_ROOT, Settings
 from rag.index import PaperIndex
-from rag.retrieve import Retriever
+from rag.retrieve import Mode, Retriever
 
 QUESTIONS = PROJECT_ROOT / "eval" / "questions.jsonl"
-REPORTS = PROJECT_ROOT / "eval" / "reports"
+REPORTS = Path("eval") / "reports"  # relative: under the current directory, never the package
 KS = (5, 10, 20)
-RETRIEVERS = {  # name -> (mode, query analysis)
+RETRIEVERS: dict[str, tuple[Mode, bool]] = {  # name -> (mode, query analysis)
     "hybrid+analysis (ours)": ("hybrid", True),
     "hybrid": ("hybrid", False),
     "dense only": ("dense", False),
@@ -104,7 +106,7 @@ def evaluate_retrieval(
         for name, buckets in per_type.items()
     }
     lat = {
-        name: {"p50_ms": 1000 * m.percentile(v, 50), "p95_ms": 1000 * m.percentile(v, 95)}
+        name: {"p50_ms": _ms(m.percentile(v, 50)), "p95_ms": _ms(m.percentile(v, 95))}
         for name, v in latencies.items()
     }
     return {"summary": summary, "latency": lat, "questions": rows}
@@ -193,9 +195,8 @@ def evaluate_citation_query_engine(
         total = time.perf_counter() - start
         # Its prompt asks for [n]; small models often write "Source n" instead: count both.
         cited_n = {int(n) for n in re.findall(r"\[(\d+)\]|\bSource (\d+)\b", text) for n in n if n}
-        cited = list(
-            dict.fromkeys(nodes[n - 1].node.metadata.get("paper_id") for n in cited_n if 1 <= n <= len(nodes))
-        )
+        cited_ids = (nodes[n - 1].node.metadata.get("paper_id") for n in cited_n if 1 <= n <= len(nodes))
+        cited: list[str] = [pid for pid in dict.fromkeys(cited_ids) if pid]
         refused = bool(
             re.search(
                 r"\b(not|no|cannot|don't|does not)\b.{0,40}\b(information|mention|provide|context)\b",
@@ -225,9 +226,15 @@ def evaluate_citation_query_engine(
     return {"summary": summarise_answers(rows), "questions": rows}
 
 
-def previous_report(before: str, question_ids: list[str], retrieval_only: bool) -> dict | None:
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else 1000 * seconds
+
+
+def previous_report(
+    before: str, question_ids: list[str], retrieval_only: bool, reports: Path = REPORTS
+) -> dict | None:
     """The newest earlier report on the same questions (and, for answers, with answers)."""
-    for path in sorted((p for p in REPORTS.glob("*.json") if p.stem < before), reverse=True):
+    for path in sorted((p for p in reports.glob("*.json") if p.stem < before), reverse=True):
         try:
             report = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
@@ -331,7 +338,11 @@ def run_eval(
     baselines: bool = True,
     progress: Callable[[str, int], Callable[[], None]] | None = None,
     write: bool = True,
+    out_dir: Path | None = None,
 ) -> dict:
+    """Run the evaluation; with `write`, save the report as JSON + Markdown in `out_dir`
+    (default ./eval/reports) and list the files in report["paths"]."""
+    reports = Path(out_dir) if out_dir is not None else REPORTS.resolve()
     index = PaperIndex(settings)
     questions = load_questions(questions_file, only, limit)
     missing = check_gold_ids(questions, set(index.by_id))
@@ -340,7 +351,7 @@ def run_eval(
     retriever = Retriever(index)
     run = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     tick = progress("retrieval", len(questions)) if progress else None
-    report = {
+    report: dict[str, Any] = {
         "run": run,
         "questions_file": str(questions_file),
         "n_questions": len(questions),
@@ -365,11 +376,14 @@ def run_eval(
                 )
         finally:
             assistant.close()
-    report["comparison"] = compare(report, previous_report(run, report["question_ids"], retrieval_only))
+    report["comparison"] = compare(
+        report, previous_report(run, report["question_ids"], retrieval_only, reports)
+    )
     if write:
-        REPORTS.mkdir(parents=True, exist_ok=True)
+        reports.mkdir(parents=True, exist_ok=True)
         suffix = "-retrieval" if retrieval_only else ""
-        (REPORTS / f"{run}{suffix}.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
-        (REPORTS / f"{run}{suffix}.md").write_text(markdown(report))
-        report["paths"] = [str(REPORTS / f"{run}{suffix}.json"), str(REPORTS / f"{run}{suffix}.md")]
+        paths = [reports / f"{run}{suffix}.json", reports / f"{run}{suffix}.md"]
+        paths[0].write_text(json.dumps(report, indent=1, ensure_ascii=False))
+        paths[1].write_text(markdown(report))
+        report["paths"] = [str(p) for p in paths]
     return report

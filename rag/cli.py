@@ -10,13 +10,19 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from rag.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from rag.index import IngestSummary, PaperIndex
+    from rag.query.filters import Filters
 
 app = typer.Typer(
     help="Ask questions about researchers' papers, with citations you can check.",
@@ -49,7 +55,7 @@ def main(
     )
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     err.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code)
 
@@ -61,15 +67,18 @@ AuthorOpt = typer.Option(None, "--author", "-a", help="Author name, e.g. Strodth
 YearOpt = typer.Option(None, "--year", "-y", help="A year (2023) or a range (2021-2023, 2022-).")
 CategoryOpt = typer.Option(None, "--category", "-c", help="arXiv-style category, e.g. CV (repeatable).")
 CodeOpt = typer.Option(None, "--code/--no-code", help="Only papers with / without the Code badge.")
+NoBuildOpt = typer.Option(
+    False, "--no-build", help="Without an index, stop with a message instead of building it from the seeds."
+)
 
 
-def build_filters(listing, author, year, category, code):
+def build_filters(listing, author, year, category, code) -> Filters:
     from rag.retrieve import Filters
 
     year_from = year_to = None
     if year:
         m = re.fullmatch(r"\s*(\d{4})?\s*(-)?\s*(\d{4})?\s*", year)
-        if not m or not (m.group(1) or m.group(3)):
+        if m is None or not (m.group(1) or m.group(3)):
             fail(f"--year {year!r}: expected YEAR, FROM-TO, FROM- or -TO")
         year_from = int(m.group(1)) if m.group(1) else None
         year_to = int(m.group(3)) if m.group(3) else (year_from if not m.group(2) else None)
@@ -91,30 +100,49 @@ def read_batch(batch: Path) -> list[str]:
         fail(f"{batch}: {exc}")
 
 
-def load_index():
-    from rag.index import IndexMissingError, PaperIndex
+def load_index(build: bool = True) -> PaperIndex:
+    """The index, built first (from the seeds, with the progress bar) when there is none yet,
+    unless --no-build."""
+    from rag.errors import IndexMissingError
+    from rag.index import PaperIndex
 
     try:
+        if build:
+            build_if_missing()
         return PaperIndex(state.settings)
     except IndexMissingError as exc:
-        fail(str(exc))
+        fail(str(exc) + (" (or drop --no-build)" if not build and "rag ingest`" in str(exc) else ""))
+
+
+def build_if_missing() -> None:
+    """Build the index from the seeds, with the progress bar, when the data dir has none."""
+    from rag.index import ensure_index
+
+    def run(
+        progress: Callable[[str, int, int], None], on_wait: Callable[[str], None]
+    ) -> IngestSummary | None:
+        return ensure_index(state.settings, progress=progress, on_build=err.print, on_wait=on_wait)
+
+    summary = with_progress(run)
+    if summary is not None and summary.status == "unchanged":  # another ingest built it meanwhile
+        err.print(f"using the index another ingest has just built (generation {summary.generation})")
+    elif summary is not None:
+        err.print(
+            f"built the index: {summary.papers} papers, {summary.chunks} chunks in {summary.seconds:.1f}s "
+            f"(generation {summary.generation})"
+        )
 
 
 # --- ingest ---------------------------------------------------------------------------------
 
 
-@app.command()
-def ingest(
-    paths: list[Path] = typer.Argument(None, help="Listing files or folders (default: the seeds)."),
-    rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild from scratch."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every skipped line."),
-) -> None:
-    """Parse the listings and bring the index up to date (incremental, atomic)."""
+def with_progress(
+    run: Callable[[Callable[[str, int, int], None], Callable[[str], None]], IngestSummary | None],
+) -> IngestSummary | None:
+    """Run an ingest with the progress bar on stderr; errors end the command with a message."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from rag.corpus import CorpusError
-    from rag.index import IndexMissingError, IngestError
-    from rag.index import ingest as run_ingest
+    from rag.errors import CorpusError, IndexMissingError, IngestError
 
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
@@ -124,12 +152,41 @@ def ingest(
         def progress(stage: str, done: int, total: int) -> None:
             bar.update(task, description=stage, completed=done, total=total)
 
+        def on_wait(message: str) -> None:
+            err.print(f"[yellow]{message}[/]")
+            bar.update(task, description="waiting for the other ingest")
+
         try:
-            summary = run_ingest(state.settings, paths or None, rebuild=rebuild, progress=progress)
+            return run(progress, on_wait)
         except (CorpusError, IngestError, IndexMissingError) as exc:
             fail(f"{exc}\nThe previous index (if any) is unchanged.")
         except KeyboardInterrupt:
             fail("interrupted; the previous index (if any) is unchanged.", 130)
+
+
+@app.command()
+def ingest(
+    paths: list[Path] = typer.Argument(None, help="Listing files or folders (default: the seeds)."),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild from scratch."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every skipped line."),
+    no_wait: bool = typer.Option(
+        False, "--no-wait", help="If another ingest is running on the data dir, stop instead of waiting."
+    ),
+) -> None:
+    """Parse the listings and bring the index up to date (incremental, atomic)."""
+    from rag.index import ingest as run_ingest
+
+    summary = with_progress(
+        lambda progress, on_wait: run_ingest(
+            state.settings,
+            paths or None,
+            rebuild=rebuild,
+            progress=progress,
+            wait=not no_wait,
+            on_wait=on_wait,
+        )
+    )
+    assert summary is not None
 
     table = Table(title=f"Ingest: {summary.status} in {summary.seconds:.1f}s")
     for col in ("file", "status", "layout", "owner", "records", "skipped lines"):
@@ -154,27 +211,83 @@ def ingest(
 # --- papers and search ----------------------------------------------------------------------
 
 
-def paper_table(rows, title: str, score: bool = False) -> Table:
+# The columns of a paper table: (header, minimum width, drop order: lower goes first when the
+# terminal is narrow, None for never). "paper" and "authors" share what the others leave.
+_PAPER_COLUMNS: list[tuple[str, int, int | None]] = [
+    ("#", 2, None),
+    ("paper", 24, None),
+    ("authors", 14, 4),
+    ("date", 10, 3),
+    ("listing", 8, 2),
+    ("cat", 3, 1),
+    ("code", 4, 0),
+    ("id", 12, 0),
+]
+_MIN_TITLE = 30  # columns are dropped until titles get this much width, or 40% of a wide terminal
+
+
+def _table_overhead(n_columns: int) -> int:
+    """Characters a rich Table with the default box spends on n columns: a border per column
+    plus one, and one space of padding on each side of every cell."""
+    return 3 * n_columns + 1
+
+
+def paper_table(rows, title: str, score: bool = False, width: int | None = None) -> Table:
+    """The papers as a table that fits `width` (the terminal's): the Code badge, the id, the
+    category, the listing and the date are dropped in that order while titles would get less
+    than 30 characters (40% of a wide terminal); authors shrink to the first name + "et al." and
+    the listing to its first 20 characters, so a title is never squeezed into a few letters."""
+    width = width or console.width
+    min_title = max(_MIN_TITLE, int(width * 0.4))
+    papers = [row.paper if score else row for row in rows]
+
+    def authors_of(p, n: int) -> str:
+        return f"({p.n_authors} authors)" if not p.authors and p.n_authors else p.author_names(n)
+
+    cells: dict[str, list[str]] = {
+        "#": [str(i) for i in range(1, len(papers) + 1)],
+        "paper": [p.label for p in papers],
+        "authors": [authors_of(p, 3) for p in papers],
+        "date": [p.date or "" for p in papers],
+        "listing": [p.owner or "" for p in papers],
+        "cat": [p.category or "" for p in papers],
+        "code": ["✓" if p.has_code else "" for p in papers],
+        "id": [p.paper_id for p in papers],
+    }
+
+    def natural(name: str) -> int:
+        return max([len(name), *(len(c) for c in cells[name])])
+
+    columns = [c for c in _PAPER_COLUMNS if score or c[0] != "#"]
+    fixed_width = {name: min(natural(name), 20 if name == "listing" else natural(name)) for name in cells}
+
+    def title_room(cols: list[tuple[str, int, int | None]], authors_width: int = 24) -> int:
+        others = sum(fixed_width[n] for n, _, _ in cols if n not in ("paper", "authors"))
+        authors = min(natural("authors"), authors_width) if any(n == "authors" for n, _, _ in cols) else 0
+        return width - _table_overhead(len(cols)) - others - authors
+
+    droppable = sorted((c for c in columns if c[2] is not None), key=lambda c: c[2] or 0)
+    while droppable and title_room(columns) < min_title:
+        columns.remove(droppable.pop(0))
+    names = [n for n, _, _ in columns]
+    authors_width = 40 if title_room(columns, 40) >= min_title else 24
+    if authors_width < 40:
+        cells["authors"] = [authors_of(p, 1) for p in papers]  # "First Author et al."
+
     table = Table(title=title, show_lines=False)
-    if score:
-        table.add_column("#", justify="right")
-    for col in ("paper", "authors", "date", "cat", "code", "listing", "id"):
-        table.add_column(col, overflow="fold")
-    for i, row in enumerate(rows, start=1):
-        p = row.paper if score else row
-        authors = p.author_names(3)
-        if not p.authors and p.n_authors:
-            authors = f"({p.n_authors} authors)"
-        cells = [
-            p.label,
-            authors,
-            p.date or "",
-            p.category or "",
-            "✓" if p.has_code else "",
-            p.owner or "",
-            p.paper_id,
-        ]
-        table.add_row(*(([str(i)] if score else []) + cells))
+    for name in names:
+        if name == "#":
+            table.add_column(name, justify="right", no_wrap=True)
+        elif name == "paper":
+            table.add_column(name, overflow="fold", min_width=min(_MIN_TITLE, natural(name)))
+        elif name == "authors":
+            table.add_column(name, overflow="fold", max_width=authors_width)
+        elif name == "listing":
+            table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=fixed_width["listing"])
+        else:
+            table.add_column(name, no_wrap=True)
+    for i in range(len(papers)):
+        table.add_row(*(cells[name][i] for name in names))
     return table
 
 
@@ -186,9 +299,10 @@ def papers(
     category: list[str] = CategoryOpt,
     code: bool | None = CodeOpt,
     as_json: bool = typer.Option(False, "--json", help="A JSON array of papers."),
+    no_build: bool = NoBuildOpt,
 ) -> None:
     """List the papers of the index, optionally filtered."""
-    index = load_index()
+    index = load_index(build=not no_build)
     rows = build_filters(listing, author, year, category, code).apply(index.papers)
     if as_json:
         print(json.dumps([p.to_json() for p in rows], ensure_ascii=False, indent=1))
@@ -199,7 +313,7 @@ def papers(
 @app.command()
 def search(
     query: str | None = typer.Argument(None),
-    k: int = typer.Option(10, "-k"),
+    k: int | None = typer.Option(None, "-k", min=1, help="Papers to return [env RAG_TOP_K; default 10]."),
     listing: list[str] = ListingOpt,
     author: list[str] = AuthorOpt,
     year: str = YearOpt,
@@ -213,28 +327,34 @@ def search(
         None, "--batch", help="A file with one query per line ('-' for stdin)."
     ),
     as_json: bool = typer.Option(False, "--json"),
+    no_build: bool = NoBuildOpt,
 ) -> None:
     """Hybrid (dense + BM25) search, one hit per paper."""
-    from rag.index import IndexMissingError
-    from rag.retrieve import Retriever
+    from rag.errors import IndexMissingError
+    from rag.retrieve import Mode, Retriever
 
     if mode not in ("hybrid", "dense", "bm25"):
         fail(f"--mode {mode!r}: expected hybrid, dense or bm25")
+    search_mode = cast(Mode, mode)
+    top_k = k or state.settings.top_k
     if batch is None and not (query and query.strip()):
         fail("give a QUERY or --batch FILE")
     filters = build_filters(listing, author, year, category, code)
-    retriever = Retriever(load_index())
+    retriever = Retriever(load_index(build=not no_build))
     if batch is not None:
         for line in read_batch(batch):
             hits = (
-                retriever.search(line, k=k, filters=filters, analyse=not no_analysis, mode=mode).hits
+                retriever.search(
+                    line, k=top_k, filters=filters, analyse=not no_analysis, mode=search_mode
+                ).hits
                 if line.strip()
                 else []
             )
             print(json.dumps([h.to_json() for h in hits], ensure_ascii=False), flush=True)
         return
+    assert query is not None
     try:
-        result = retriever.search(query, k=k, filters=filters, analyse=not no_analysis, mode=mode)
+        result = retriever.search(query, k=top_k, filters=filters, analyse=not no_analysis, mode=search_mode)
     except IndexMissingError as exc:
         fail(str(exc))
     if as_json:
@@ -252,13 +372,14 @@ def search(
 def plan(
     question: str = typer.Argument(..., help="A question, as you would ask it."),
     as_json: bool = typer.Option(False, "--json", help="The whole QueryPlan as JSON."),
+    no_build: bool = NoBuildOpt,
 ) -> None:
     """How a question is understood: its intent, filters, topic and what was recognised."""
     from rag.retrieve import Retriever
 
     if not question.strip():
         fail("give a QUESTION")
-    result = Retriever(load_index()).analyser.analyse(question)
+    result = Retriever(load_index(build=not no_build)).analyser.analyse(question)
     if as_json:
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=1))
         return
@@ -270,10 +391,10 @@ def plan(
 # --- answers -------------------------------------------------------------------------------
 
 
-def make_assistant():
+def make_assistant(build: bool = True) -> Any:
     from rag.answer import Assistant
 
-    return Assistant(state.settings, index=load_index())
+    return Assistant(state.settings, index=load_index(build=build))
 
 
 def print_sources(answer) -> None:
@@ -290,9 +411,9 @@ def print_sources(answer) -> None:
     console.print(table)
 
 
-def run_answer(assistant, question: str, history: list[dict], filters, as_json: bool):
+def run_answer(assistant, question: str, history: list[dict], filters, as_json: bool) -> Any:
     """Stream one answer to the terminal (or return it quietly for --json)."""
-    answer = None
+    answer: Any = None
     streamed = False
     for event in assistant.stream(question, history, filters):
         if event.kind == "plan" and not as_json:
@@ -304,6 +425,7 @@ def run_answer(assistant, question: str, history: list[dict], filters, as_json: 
             err.print(f"\n[bold red]error:[/] {event.data}")
         elif event.kind == "done":
             answer = event.data
+    assert answer is not None, "the answer stream ended without its done event"
     if not as_json:
         if streamed:
             console.print()
@@ -329,21 +451,22 @@ def ask(
     code: bool | None = CodeOpt,
     batch: Path | None = typer.Option(None, "--batch", help="One question per line ('-' for stdin)."),
     as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON (README: answer JSON)."),
+    no_build: bool = NoBuildOpt,
 ) -> None:
     """Answer a question with citations to the papers (streams, then a sources table)."""
-    from rag.index import IndexMissingError
-    from rag.llm import LLMUnavailable
+    from rag.errors import IndexMissingError, LLMUnavailable
 
     if batch is None and question is None:
         fail("give a QUESTION or --batch FILE")
     filters = build_filters(listing, author, year, category, code)
-    assistant = make_assistant()
+    assistant = make_assistant(build=not no_build)
     try:
         if batch is not None:
             for line in read_batch(batch):
                 answer = run_answer(assistant, line, [], filters, True)
                 print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
             return
+        assert question is not None
         answer = run_answer(assistant, question, [], filters, as_json)
         if as_json:
             print(json.dumps(answer.to_json(), ensure_ascii=False, indent=1))
@@ -362,10 +485,11 @@ def chat(
     year: str = YearOpt,
     category: list[str] = CategoryOpt,
     code: bool | None = CodeOpt,
+    no_build: bool = NoBuildOpt,
 ) -> None:
     """A conversation in the terminal; follow-ups use the history. Empty line or Ctrl-D ends it."""
     filters = build_filters(listing, author, year, category, code)
-    assistant = make_assistant()
+    assistant = make_assistant(build=not no_build)
     history: list[dict] = []
     console.print(
         "[dim]Ask about the papers. Follow-ups like 'and which of those are from 2023?' work. "
@@ -406,13 +530,22 @@ def eval_cmd(
     retrieval_only: bool = typer.Option(False, "--retrieval-only", help="Skip answers (fast; no LLM)."),
     limit: int | None = typer.Option(None, "--limit", help="The first N questions."),
     no_baselines: bool = typer.Option(False, "--no-baselines", help="Skip the CitationQueryEngine baseline."),
+    out: Path = typer.Option(
+        Path("eval") / "reports",
+        "--out",
+        help="Folder for the reports (JSON + Markdown), relative to the current directory; "
+        "the previous report there is compared with.",
+    ),
+    no_build: bool = NoBuildOpt,
 ) -> None:
-    """Score retrieval and answers on the fixed question set; writes eval/reports/."""
+    """Score retrieval and answers on the fixed question set; writes reports to --out."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from eval.run import QUESTIONS, markdown, run_eval
-    from rag.index import IndexMissingError
-    from rag.llm import LLMUnavailable
+    from rag.errors import IndexMissingError, LLMUnavailable
+
+    if not no_build:
+        build_if_missing()
 
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
@@ -431,11 +564,12 @@ def eval_cmd(
                 limit,
                 not no_baselines,
                 progress,
+                out_dir=out.resolve(),
             )
         except (ValueError, OSError, IndexMissingError, LLMUnavailable) as exc:
             fail(str(exc))
     print(markdown(report))
-    err.print("report: " + ", ".join(report.get("paths", [])))
+    err.print("reports written to " + " and ".join(report.get("paths", [])))
 
 
 llm_app = typer.Typer(help="The local LLM server.", no_args_is_help=True)

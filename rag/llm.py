@@ -20,6 +20,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
 
 from rag.config import Settings
 from rag.errors import LLMUnavailable as LLMUnavailable  # re-exported; defined in rag.errors
@@ -190,7 +193,7 @@ class LLM:
         self.settings = settings
         self._server = server
         self._lock = threading.Lock()
-        self._client = None
+        self._client: Any = None  # an openai.OpenAI for the current endpoint
         self._endpoint: Endpoint | None = None
 
     @property
@@ -199,11 +202,17 @@ class LLM:
 
     def endpoint(self) -> Endpoint:
         with self._lock:
-            if not self.embedded:
-                key = self.settings.openai_api_key or "not-needed"
-                key = key.get_secret_value() if hasattr(key, "get_secret_value") else key
+            if self.settings.openai_base_url:
+                # A str when settings were copied with model_copy(update=...), which skips validation.
+                secret: Any = self.settings.openai_api_key
+                key = (
+                    secret.get_secret_value()
+                    if isinstance(secret, SecretStr)
+                    else str(secret or "not-needed")
+                )
                 self._endpoint = Endpoint(self.settings.openai_base_url, key, self.settings.llm_model, False)
-            elif self._server is None or not self._server.alive():
+                return self._endpoint
+            if self._server is None or not self._server.alive():
                 model = self.settings.llm_model_path or qwen_path(self.settings.data_dir / "models")
                 if self._server is not None:
                     self._server.stop()
@@ -217,8 +226,7 @@ class LLM:
                     log_path=log,
                 ).start()
                 self._client = None
-            if self.embedded:
-                self._endpoint = Endpoint(self._server.base_url, "not-needed", self.settings.llm_model, True)
+            self._endpoint = Endpoint(self._server.base_url, "not-needed", self.settings.llm_model, True)
             return self._endpoint
 
     def client(self):

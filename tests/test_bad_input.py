@@ -98,7 +98,8 @@ def test_cli_ingest_errors_name_the_file(tmp_path):
 
 
 def test_cli_without_index_says_how_to_build_it(tmp_path):
-    out = run_cli("search", "anything", env_extra={"RAG_DATA_DIR": str(tmp_path / "empty")})
+    # (without --no-build it builds the index instead: tests/test_cli.py)
+    out = run_cli("search", "anything", "--no-build", env_extra={"RAG_DATA_DIR": str(tmp_path / "empty")})
     assert out.returncode == 1 and "rag ingest" in out.stderr and "Traceback" not in out.stderr
 
 
