@@ -32,6 +32,8 @@ class ListingEntry:
     has_code: bool = False
     organisation: str | None = None
     lines: list[int] = field(default_factory=list)  # 1-based source line numbers
+    # (month, day, year or None) as printed, before corpus/dates.py resolves year-less dates.
+    parsed_date: tuple[int, int, int | None] | None = field(default=None, repr=False)
 
 
 @dataclass

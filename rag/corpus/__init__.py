@@ -91,7 +91,7 @@ def parse_text(text: str, listing: str, path: str = "") -> ListingReport:
         )
     if not entries:
         warnings.append(f"{listing}: no papers found")
-    parsed = [getattr(e, "_parsed_date", None) for e in entries]
+    parsed = [e.parsed_date for e in entries]
     dates, inferred_year = resolve_years(parsed)
     for entry, iso, p in zip(entries, dates, parsed, strict=True):
         entry.listing = listing

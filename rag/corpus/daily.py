@@ -56,7 +56,7 @@ def parse(
             (current.lines.append(no) if current else skipped.append(SkippedLine(no, text, "noise")))
         elif m := DATE_LINE_RE.match(text):
             if current is not None and not hasattr(current, "_parsed_date"):
-                current._parsed_date = parse_month_day(m.group("month"), m.group("day"), m.group("year"))  # type: ignore[attr-defined]
+                current.parsed_date = parse_month_day(m.group("month"), m.group("day"), m.group("year"))
                 current.lines.append(no)
             else:
                 skipped.append(SkippedLine(no, text, "date without paper"))

@@ -61,7 +61,7 @@ def parse(
             listing="", abstract="", category=m.group("category"), has_code=bool(m.group("code"))
         )
         entry.lines.append(head_no)
-        entry._parsed_date = parse_month_day(m.group("month"), m.group("day"), m.group("year"))  # type: ignore[attr-defined]
+        entry.parsed_date = parse_month_day(m.group("month"), m.group("day"), m.group("year"))
         rest: list[tuple[int, str]] = []
         for no, text in body:
             if not entry.authors and parse_author_list(text.split(" · ")[0]):

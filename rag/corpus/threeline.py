@@ -28,7 +28,7 @@ def parse(
         entry = ListingEntry(
             listing="", abstract="", category=m.group("category"), has_code=bool(m.group("code"))
         )
-        entry._parsed_date = parse_month_day(m.group("month"), m.group("day"), m.group("year"))  # type: ignore[attr-defined]
+        entry.parsed_date = parse_month_day(m.group("month"), m.group("day"), m.group("year"))
         entry.lines.append(block[0][0])
         if len(block) < 3:
             for no, text in block:
