@@ -10,7 +10,7 @@ def table(retriever, question):
     plan = retriever.analyser.analyse(question)
     if not plan.intent.from_table or plan.unheld:
         return None
-    profiles = {r["owner"]: r["profile"] for r in retriever.index.reports if r.get("owner")}
+    profiles = {r.owner: r.profile for r in retriever.index.reports if r.owner}
     return answer_from_table(plan, retriever, profiles)
 
 
