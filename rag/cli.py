@@ -520,6 +520,7 @@ def ui(
     """Start the chat UI: builds the index if missing, starts the local LLM if no endpoint is set."""
     from ui.app import main as ui_main
 
+    build_if_missing()  # with the progress bar, and waiting for an ingest that is running
     ui_main(state.settings, host=host, port=port)
 
 
