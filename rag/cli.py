@@ -43,7 +43,7 @@ state = State()
 
 @app.callback()
 def main(
-    data_dir: Path | None = typer.Option(None, help="Where the index lives [env RAG_DATA_DIR]."),
+    data_dir: Path | None = typer.Option(None, help="Where the index lives (env RAG_DATA_DIR)."),
     chroma_mode: str | None = typer.Option(
         None, help="persistent (embedded) or http (a `chroma run` server)."
     ),
@@ -313,7 +313,7 @@ def papers(
 @app.command()
 def search(
     query: str | None = typer.Argument(None),
-    k: int | None = typer.Option(None, "-k", min=1, help="Papers to return [env RAG_TOP_K; default 10]."),
+    k: int | None = typer.Option(None, "-k", min=1, help="Papers to return (env RAG_TOP_K, default 10)."),
     listing: list[str] = ListingOpt,
     author: list[str] = AuthorOpt,
     year: str = YearOpt,
@@ -514,8 +514,8 @@ def chat(
 
 @app.command()
 def ui(
-    host: str | None = typer.Option(None, help="Bind address [env RAG_UI_HOST; default 127.0.0.1]."),
-    port: int | None = typer.Option(None, help="Port [env RAG_UI_PORT; default 7860]."),
+    host: str | None = typer.Option(None, help="Bind address (env RAG_UI_HOST, default 127.0.0.1)."),
+    port: int | None = typer.Option(None, help="Port (env RAG_UI_PORT, default 7860)."),
 ) -> None:
     """Start the chat UI: builds the index if missing, starts the local LLM if no endpoint is set."""
     from ui.app import main as ui_main
