@@ -119,28 +119,23 @@ def numbered(papers: list[Paper], header: str, limit: int) -> TableAnswer:
 # --- one handler per intent -------------------------------------------------------------------
 
 
-def count(ctx: Context) -> TableAnswer:
+def _filtered(ctx: Context, kind: str, header: str, none: str, limit: int) -> TableAnswer:
+    """The papers of the plan, newest first, under a header; `none` when there are none."""
     papers = newest_first(ctx.papers())
     scope = ctx.scope() or prompts.TABLE_SCOPE_ALL
     if not papers:
-        return TableAnswer(
-            prompts.COUNT_NONE.format(scope=scope), kind="count", checks={"ids": [], "number": 0}
-        )
-    answer = numbered(papers, prompts.COUNT_HEADER.format(n=len(papers), scope=scope), COUNT_LIMIT)
-    answer.kind = "count"
+        return TableAnswer(none.format(scope=scope), kind=kind, checks={"ids": [], "number": 0})
+    answer = numbered(papers, header.format(n=len(papers), scope=scope), limit)
+    answer.kind = kind
     return answer
+
+
+def count(ctx: Context) -> TableAnswer:
+    return _filtered(ctx, "count", prompts.COUNT_HEADER, prompts.COUNT_NONE, COUNT_LIMIT)
 
 
 def listing(ctx: Context) -> TableAnswer:
-    papers = newest_first(ctx.papers())
-    scope = ctx.scope() or prompts.TABLE_SCOPE_ALL
-    if not papers:
-        return TableAnswer(
-            prompts.LIST_NONE.format(scope=scope), kind="list", checks={"ids": [], "number": 0}
-        )
-    answer = numbered(papers, prompts.LIST_HEADER.format(n=len(papers), scope=scope), LIST_LIMIT)
-    answer.kind = "list"
-    return answer
+    return _filtered(ctx, "list", prompts.LIST_HEADER, prompts.LIST_NONE, LIST_LIMIT)
 
 
 def ordered(ctx: Context) -> TableAnswer:
