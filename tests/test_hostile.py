@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from rag.answer import Assistant
+from rag.answer.generate import select_evidence, source_block
 from rag.config import Settings
 from rag.index import ingest
 from rag.retrieve import Retriever
@@ -47,7 +48,7 @@ QUESTION = "Which papers segment cardiac MRI with graph neural networks?"
 def test_injected_sentences_never_reach_the_prompt(planted):
     hits = planted.retriever.search(QUESTION, k=5).hits
     assert hits[0].paper.title == "Graph neural networks for cardiac MRI segmentation"
-    block = planted._source_block(planted.evidence(QUESTION, hits))
+    block = source_block(select_evidence(planted.retriever.embed_model, QUESTION, hits, per_paper=3))
     assert "PWNED" not in block and "Ignore all previous" not in block and "SYSTEM:" not in block
     assert "Disregard the above" not in block
     assert "[7]" not in block and "[12]" not in block and "[9]" not in block
