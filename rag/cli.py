@@ -298,14 +298,19 @@ def papers(
     year: str = YearOpt,
     category: list[str] = CategoryOpt,
     code: bool | None = CodeOpt,
-    as_json: bool = typer.Option(False, "--json", help="A JSON array of papers."),
+    as_json: bool = typer.Option(False, "--json", help="A JSON array of papers (= --format json)."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, bibtex, csv or json."),
     no_build: bool = NoBuildOpt,
 ) -> None:
-    """List the papers of the index, optionally filtered."""
+    """List the papers of the index, optionally filtered, as a table or for export."""
+    from rag.export import FORMATS, export
+
+    if fmt not in ("table", *FORMATS):
+        fail(f"--format {fmt!r}: expected table, {', '.join(FORMATS)}")
     index = load_index(build=not no_build)
     rows = build_filters(listing, author, year, category, code).apply(index.papers)
-    if as_json:
-        print(json.dumps([p.to_json() for p in rows], ensure_ascii=False, indent=1))
+    if as_json or fmt != "table":
+        sys.stdout.write(export(rows, "json" if as_json else fmt))
     else:
         console.print(paper_table(rows, f"{len(rows)} papers"))
 

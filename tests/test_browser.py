@@ -176,7 +176,7 @@ def test_ask_follow_citation_browse_overview(app_url, browser):
     # Overview: both plots render (Vega draws into a canvas or an svg).
     open_tab(driver, "Overview")
     wait_for(
-        lambda: driver.find_elements(By.CSS_SELECTOR, "#corpus-map canvas, #corpus-map svg.marks"),
+        lambda: driver.find_elements(By.CSS_SELECTOR, "#corpus-map canvas, #corpus-map svg"),
         30,
         "the corpus map",
     )

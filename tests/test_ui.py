@@ -207,12 +207,69 @@ def test_empty_and_overlong_questions_get_a_message(client):
 
 
 def test_browse_search_filters_rows(client):
-    table = client.predict("state space", api_name="/browse")
+    table, count, _, _ = client.predict("state space", api_name="/browse")
     rows = table["data"]
     assert rows and len(rows) < 216
     assert all(len(r) == 7 for r in rows)
-    everything = client.predict("", api_name="/browse")["data"]
+    assert count.startswith(f"**{len(rows)}** of 216 papers")
+    everything = client.predict("", api_name="/browse")[0]["data"]
     assert len(everything) == 216
+
+
+def file_of(update) -> Path:
+    """The file a DownloadButton offers, from the update gradio_client returns for it."""
+    return Path(update["value"] if isinstance(update, dict) else update)
+
+
+def test_browse_filters_and_its_bibtex_and_csv_downloads(client):
+    import csv
+
+    import bibtexparser
+
+    # Several authors: the papers by all of them (the app's author matching: visible or own listing).
+    table, count, bib, csv_file = client.predict(
+        "", ["Harald Binder", "Maren Hackenberg"], [], "any", "any", [], False, api_name="/browse"
+    )
+    ids = [r[-1] for r in table["data"]]
+    assert ids and count.startswith(f"**{len(ids)}** of 216 papers — by Harald Binder and Maren Hackenberg")
+    library = bibtexparser.parse_string(file_of(bib).read_text(encoding="utf-8"))
+    assert not library.failed_blocks
+    assert [e["note"].rsplit("paper\\_id ", 1)[1] for e in library.entries] == ids
+    rows = csv.DictReader(file_of(csv_file).read_text(encoding="utf-8").splitlines())
+    assert [r["paper_id"] for r in rows] == ids
+
+    table, count, _, _ = client.predict("", [], [], "2023", "2023", [], True, api_name="/browse")
+    assert table["data"] and all(r[2].startswith("2023") and r[4] == "yes" for r in table["data"])
+    table, count, _, _ = client.predict("no-such-word-anywhere", api_name="/browse")
+    assert not table["data"] and count.startswith("**0** of 216")
+
+
+def test_coauthor_view_counts_shared_papers(client):
+    summary, bars, table, years = client.predict("Harald Binder", api_name="/coauthors")
+    assert summary.startswith("**Harald Binder**: 18 papers")
+    rows = table["data"]
+    assert rows[0] == ["Maren Hackenberg", 9]
+    assert [r[1] for r in rows] == sorted((r[1] for r in rows), reverse=True)
+    assert not any("Binder" in r[0] for r in rows)
+    assert sum(r[1] for r in years["data"]) == 18
+    # The bar for a co-author counts the papers Browse shows for both names.
+    shared, _, _, _ = client.predict("", ["Harald Binder", "Maren Hackenberg"], api_name="/browse")
+    assert len(shared["data"]) == 9
+    summary, _, _, _ = client.predict("Nobody Atall", api_name="/coauthors")
+    assert "No paper names" in summary
+
+
+def test_table_answer_offers_the_cited_papers_as_bibtex(client):
+    import bibtexparser
+
+    _, (_, chat, sources) = ask(client, "What did Harald Binder publish in 2026?")
+    path = file_of(client.predict(api_name="/cited_bibtex"))
+    entries = bibtexparser.parse_string(path.read_text(encoding="utf-8")).entries
+    cited = re.findall(r'data-paper-id="([0-9a-f]{12})"', "".join(latest_cards(sources)))
+    assert entries and {e["note"].rsplit("paper\\_id ", 1)[1] for e in entries} <= set(cited)
+    # LaTeX in titles: KaTeX source in the chat (rendered by Gradio), plain text in the cards.
+    assert "$\\ell_1$" in text_of(chat[-1])
+    assert "ℓ₁-regression" in sources and "$\\ell" not in sources
 
 
 def test_export_markdown_has_questions_answers_and_references(client):

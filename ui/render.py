@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from rag.answer import Source
 from rag.types import Paper
+from ui.mathtext import plain_math
 
 _CITATION_RE = re.compile(r"\[(\d+)\]")
 MAX_AUTHORS_SHOWN = 8
@@ -24,10 +25,13 @@ class Turn:
     sources: list[Source] = field(default_factory=list)
     citations: list[Source] = field(default_factory=list)
     standalone: str = ""
-    kind: str = "rag"  # as Answer.kind, or "stopped"; "error" and "stopped" turns are not sent back as history
+    kind: str = (
+        "rag"  # as Answer.kind, or "stopped"; "error" and "stopped" turns are not sent back as history
+    )
     filters: str = ""
     error: str = ""
     finished: bool = False
+    plan: object = None  # the QueryPlan of the question (EventKind.PLAN), for the plan chips
 
 
 def anchor(turn_no: int, n: int) -> str:
@@ -44,14 +48,15 @@ def link_citations(text: str, turn_no: int, sources: list[Source]) -> str:
         n = int(match.group(1))
         if not 1 <= n <= len(sources):
             return match.group(0)
-        title = html.escape(sources[n - 1].paper.label, quote=True)
+        title = html.escape(plain_math(sources[n - 1].paper.label), quote=True)
         return f'<a class="cite" href="#{anchor(turn_no, n)}" title="{title}">[{n}]</a>'
 
     return _CITATION_RE.sub(link, text)
 
 
 def highlight(abstract: str, evidence: list[str]) -> str:
-    """The abstract as HTML with each evidence sentence wrapped in <mark>."""
+    """The abstract as HTML with each evidence sentence wrapped in <mark>; LaTeX fragments as
+    plain text (ui/mathtext.py)."""
     spans = []
     for sentence in evidence:
         start = abstract.find(sentence)
@@ -61,10 +66,10 @@ def highlight(abstract: str, evidence: list[str]) -> str:
     for start, end in sorted(spans):
         if start < pos:  # overlapping evidence: already marked
             continue
-        out.append(html.escape(abstract[pos:start]))
-        out.append(f"<mark>{html.escape(abstract[start:end])}</mark>")
+        out.append(html.escape(plain_math(abstract[pos:start])))
+        out.append(f"<mark>{html.escape(plain_math(abstract[start:end]))}</mark>")
         pos = end
-    out.append(html.escape(abstract[pos:]))
+    out.append(html.escape(plain_math(abstract[pos:])))
     return "".join(out)
 
 
@@ -74,7 +79,9 @@ def authors_text(paper: Paper) -> str:
     return paper.author_names(MAX_AUTHORS_SHOWN)
 
 
-def paper_card(paper: Paper, evidence: list[str] | None = None, n: int | None = None, card_id: str | None = None) -> str:
+def paper_card(
+    paper: Paper, evidence: list[str] | None = None, n: int | None = None, card_id: str | None = None
+) -> str:
     """One paper as an HTML card: number, title, authors, date, category, listing, Code badge,
     abstract with the evidence highlighted."""
     e = html.escape
@@ -87,11 +94,13 @@ def paper_card(paper: Paper, evidence: list[str] | None = None, n: int | None = 
     title_class = "title" if paper.title else "title untitled"
     meta = " · ".join([e(paper.date or "undated"), "listing: " + e(paper.owner or ", ".join(paper.listings))])
     id_attr = f' id="{card_id}"' if card_id else ""
-    return (f'<div class="card"{id_attr} data-paper-id="{e(paper.paper_id)}">'
-            f'<div class="{title_class}">{number}{e(paper.label)} {"".join(badges)}</div>'
-            f'<div class="authors">{e(authors_text(paper))}</div>'
-            f'<div class="meta">{meta}</div>'
-            f'<div class="abstract">{highlight(paper.abstract, evidence or [])}</div></div>')
+    return (
+        f'<div class="card"{id_attr} data-paper-id="{e(paper.paper_id)}">'
+        f'<div class="{title_class}">{number}{e(plain_math(paper.label))} {"".join(badges)}</div>'
+        f'<div class="authors">{e(authors_text(paper))}</div>'
+        f'<div class="meta">{meta}</div>'
+        f'<div class="abstract">{highlight(paper.abstract, evidence or [])}</div></div>'
+    )
 
 
 def turn_sources(turn: Turn, turn_no: int) -> str:
@@ -102,17 +111,26 @@ def turn_sources(turn: Turn, turn_no: int) -> str:
 def sources_panel(turns: list[Turn]) -> str:
     """Cards of the newest answer on top; those of earlier answers folded underneath."""
     if not turns:
-        return '<div class="sources"><p class="empty">Ask a question: the papers behind the answer appear here.</p></div>'
+        return (
+            '<div class="sources"><p class="empty">'
+            "Ask a question: the papers behind the answer appear here.</p></div>"
+        )
     last_no = len(turns)
-    parts = [f'<div class="sources"><section class="turn latest" data-turn="{last_no}">'
-             f'<h4>Sources for: {html.escape(turns[-1].question[:120]) or "(empty question)"}</h4>'
-             f'{turn_sources(turns[-1], last_no)}</section>']
+    parts = [
+        f'<div class="sources"><section class="turn latest" data-turn="{last_no}">'
+        f"<h4>Sources for: {html.escape(turns[-1].question[:120]) or '(empty question)'}</h4>"
+        f"{turn_sources(turns[-1], last_no)}</section>"
+    ]
     earlier = [(i, t) for i, t in enumerate(turns[:-1], start=1) if t.sources]
     if earlier:
-        parts.append(f"<details class=\"earlier\"><summary>Sources of earlier answers ({len(earlier)})</summary>")
+        parts.append(
+            f'<details class="earlier"><summary>Sources of earlier answers ({len(earlier)})</summary>'
+        )
         for i, t in reversed(earlier):
-            parts.append(f'<section class="turn" data-turn="{i}"><h4>Q{i}: {html.escape(t.question[:120])}</h4>'
-                         f"{turn_sources(t, i)}</section>")
+            parts.append(
+                f'<section class="turn" data-turn="{i}"><h4>Q{i}: {html.escape(t.question[:120])}</h4>'
+                f"{turn_sources(t, i)}</section>"
+            )
         parts.append("</details>")
     parts.append("</div>")
     return "".join(parts)
@@ -155,9 +173,11 @@ def history(turns: list[Turn]) -> list[dict]:
 
 def reference(source: Source) -> str:
     p = source.paper
-    return (f"[{source.n}] {p.label}. {authors_text(p)}. {p.date or 'undated'}"
-            f"{', ' + p.category if p.category else ''}. Listing: {p.owner or ', '.join(p.listings)}. "
-            f"paper_id {p.paper_id}")
+    return (
+        f"[{source.n}] {p.label}. {authors_text(p)}. {p.date or 'undated'}"
+        f"{', ' + p.category if p.category else ''}. Listing: {p.owner or ', '.join(p.listings)}. "
+        f"paper_id {p.paper_id}"
+    )
 
 
 def export_markdown(turns: list[Turn], model: str = "") -> str:
@@ -168,7 +188,12 @@ def export_markdown(turns: list[Turn], model: str = "") -> str:
     if not turns:
         lines.append("(no questions asked yet)")
     for i, turn in enumerate(turns, start=1):
-        lines += [f"## Q{i}: {turn.question or '(empty question)'}", "", turn.answer or turn.error or "(no answer)", ""]
+        lines += [
+            f"## Q{i}: {turn.question or '(empty question)'}",
+            "",
+            turn.answer or turn.error or "(no answer)",
+            "",
+        ]
         if turn.citations:
             lines += ["References:", ""] + [f"- {reference(s)}" for s in turn.citations] + [""]
     return "\n".join(lines).rstrip() + "\n"
