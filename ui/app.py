@@ -23,6 +23,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Any, TypedDict
 
 import gradio as gr
 
@@ -71,7 +72,7 @@ TOPIC_PALETTE = [
 SOURCE_COLOUR = "#d62728"
 TOP_COAUTHORS = 20  # bars in the co-author plot; the table beside it lists all
 # The chat renders LaTeX with the KaTeX that ships with Gradio: $…$ inline, $$…$$ displayed.
-LATEX = [
+LATEX: list[dict[str, str | bool]] = [
     {"left": "$$", "right": "$$", "display": True},
     {"left": "$", "right": "$", "display": False},
     {"left": "\\(", "right": "\\)", "display": False},
@@ -137,6 +138,14 @@ JS = """
   }, true);
 }
 """
+
+
+class LLMQueue(TypedDict):
+    """The queue settings of every event that calls the LLM: its server answers one request at
+    a time, so they share one concurrency group of size 1."""
+
+    concurrency_limit: int
+    concurrency_id: str
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -610,7 +619,7 @@ def build_app(assistant: Assistant, warmup: Warmup | None = None) -> gr.Blocks:
 
         ask_inputs = [question, turns_state, listing, year_from, year_to, category, has_code]
         ask_outputs = [question, chatbot, sources, turns_state]
-        llm = dict(concurrency_limit=1, concurrency_id="llm")  # the LLM server answers one request at a time
+        llm: LLMQueue = {"concurrency_limit": 1, "concurrency_id": "llm"}
         asks = [
             send.click(ask, ask_inputs, ask_outputs, api_name="ask", **llm),
             question.submit(ask, ask_inputs, ask_outputs, api_visibility="private", **llm),
@@ -625,17 +634,27 @@ def build_app(assistant: Assistant, warmup: Warmup | None = None) -> gr.Blocks:
             event.then(
                 after_answer, [turns_state, map_colour], [corpus_plot, cited_button], api_visibility="private"
             )
+        # gradio types `cancels` as a list of dicts; its Dependency is an untyped dict subclass.
+        cancels: list[dict[str, Any]] = list(asks)
         # Render once more after the stop: an update the answer sent just before the cancel may
         # arrive after stop()'s own and hide the "(stopped)" mark.
         stop_button.click(
-            stop, turns_state, [chatbot, sources, turns_state], cancels=asks, api_name="stop"
+            stop, turns_state, [chatbot, sources, turns_state], cancels=cancels, api_name="stop"
         ).then(render, turns_state, [chatbot, sources], api_visibility="private")
         cleared = [chatbot, sources, turns_state, question, cited_button]
-        chatbot.clear(new_conversation, None, cleared, cancels=asks, api_visibility="private")
-        new_chat.click(new_conversation, None, cleared, cancels=asks, api_name="new_conversation")
+        chatbot.clear(new_conversation, None, cleared, cancels=cancels, api_visibility="private")
+        new_chat.click(new_conversation, None, cleared, cancels=cancels, api_name="new_conversation")
         demo.load(cited_bibtex, turns_state, cited_button, api_name="cited_bibtex")
 
-        browse_inputs = [search, b_authors, b_listing, b_year_from, b_year_to, b_category, b_code]
+        browse_inputs: list[gr.Textbox | gr.Dropdown | gr.Checkbox] = [
+            search,
+            b_authors,
+            b_listing,
+            b_year_from,
+            b_year_to,
+            b_category,
+            b_code,
+        ]
         gr.on(
             [w.change for w in browse_inputs],
             browse,
