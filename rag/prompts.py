@@ -103,4 +103,8 @@ sentence on how they differ. If a side has no sources, say so plainly."""
 COMPARE_GROUP = """== {label} ==
 {sources}"""
 COMPARE_EMPTY_SIDE = "== {label} ==\n(no listed paper of this side is about the question)"
+COMPARE_COUNTS_HEADER = "Counted from the records ({scope}):"
+COMPARE_COUNTS_SIDE = "- {label}: {n} papers {refs}"
+COMPARE_COUNTS_MORE = "{label} has more."
+COMPARE_COUNTS_TIE = "{labels} have as many."
 COMPARE_NOTHING = "No listed paper of {labels} is about this, so there is nothing to compare."

@@ -186,6 +186,7 @@ class Retriever:
             return SearchResult([], effective, plan, time.perf_counter() - start, 0)
 
         n = max(self.settings.candidates, k)
+        query = plan.search_text(query) if plan is not None else query  # + the topic's corpus terms
         dense_ids, sims, chunk_ids = (
             self.dense(query, n * 2, allowed) if mode in ("hybrid", "dense") else ([], {}, {})
         )

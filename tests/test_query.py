@@ -103,3 +103,43 @@ def test_the_question_is_analysed_once(seed_index):
     assert answer.plan["intent"] == "count" and answer.checks["number"] == 4
     assistant.ask("which papers use state space models?")  # retrieval path: still once
     assert assistant.analyser.calls == before + 2
+
+
+def test_topic_words_expand_to_the_corpus_terms(analyse):
+    """Everyday words, mined acronyms and typos of topic words become search terms; the
+    question itself stays as typed."""
+    assert "ECG" in analyse("anything about heart signals?").expansions["heart signals"]
+    assert analyse("work on SSMs").expansions == {"ssms": "state space models"}
+    typo = analyse("which papers do segmantation of tumours")
+    assert typo.expansions == {"segmantation": "segmentation"} and "segmantation" in typo.topic
+    assert "segmentation" in typo.search_text(typo.question)
+    assert analyse("which papers use wavelets").expansions == {}
+
+
+def test_the_subject_of_what_is_not_held(analyse):
+    """A person's details make a profile question, a named paper's a field question; both unheld."""
+    phone = analyse("what's the phone number of tayebi arasteh")
+    assert phone.intent is Intent.PROFILE and phone.unheld is not None
+    grant = analyse("was the RadioRAG paper funded by a grant")
+    assert grant.intent is Intent.FIELD and grant.paper_label.startswith("RadioRAG") and grant.unheld
+
+
+def test_ranking_people_is_a_comparison_without_topic(analyse):
+    plan = analyse("who published fewer preprints: binder or strodthoff")
+    assert plan.intent is Intent.COMPARE and plan.computed and not plan.topic
+    assert sorted(s.label for s in plan.sides) == ["Harald Binder", "Nils Strodthoff"]
+    topical = analyse("compare binder's and strodthoff's synthetic data work")
+    assert topical.intent is Intent.COMPARE and not topical.computed
+
+
+def test_an_author_list_is_not_a_listing(analyse):
+    plan = analyse("papers that have both Strodthoff and Wagner on the author list")
+    assert plan.intent is Intent.JOINT and len(plan.filters.authors) == 2
+    assert analyse("which papers show up on both lists?").intent is Intent.SHARED
+
+
+def test_a_paper_named_by_its_title_before_the_colon(analyse):
+    plan = analyse("who wrote the featmap paper?")
+    assert plan.intent is Intent.FIELD and plan.paper_label.startswith("FeatMap")
+    lead = analyse("when was Deep dynamic modeling with just two time points released")
+    assert lead.paper_label.startswith("Deep dynamic modeling")

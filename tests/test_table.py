@@ -8,7 +8,7 @@ from rag.answer.table import answer_from_table
 def table(retriever, question):
     """The computed answer, or None when the question's plan is not a table question."""
     plan = retriever.analyser.analyse(question)
-    if not plan.intent.from_table or plan.unheld:
+    if not plan.computed:
         return None
     profiles = {r.owner: r.profile for r in retriever.index.reports if r.owner}
     return answer_from_table(plan, retriever, profiles)
@@ -71,3 +71,18 @@ def test_missing_fields_are_refused(retriever):
         retriever, "When was the paper 'Deep Learning for Case-Based Reasoning through Prototypes' published?"
     )
     assert not dated.refused and "2017-10-13" in dated.text
+
+
+def test_ranking_two_people_counts_each_side(retriever):
+    """No topic: each side counted with the question's year filter, the larger named."""
+    from rag.query.filters import Filters
+
+    a = table(retriever, "since 2023, who put out more: tayebi arasteh or binder?")
+    expected = {
+        who: len(retriever.allowed_papers(Filters(authors=[who], year_from=2023)))
+        for who in ("Soroosh Tayebi Arasteh", "Harald Binder")
+    }
+    assert a.checks["by_side"] == expected and expected["Soroosh Tayebi Arasteh"] != expected["Harald Binder"]
+    leader = max(expected, key=expected.get)
+    assert a.text.splitlines()[-1] == f"{leader} has more."
+    assert all(p.year >= 2023 for p in a.papers) and len(a.papers) <= 6

@@ -20,6 +20,7 @@ from rag.answer.table import answer_from_table, topic_member_hits
 from rag.config import Settings, get_settings
 from rag.index import PaperIndex
 from rag.llm import LLM, LLMUnavailable
+from rag.query import lexicon as lx
 from rag.query.filters import Filters
 from rag.query.plan import Intent, QueryPlan
 from rag.retrieve import Retriever
@@ -164,10 +165,10 @@ class _Run:
         yield from self.compose(self.plan)
 
     def compose(self, plan: QueryPlan) -> Iterator[Event]:
-        if plan.unheld is not None or not plan.intent.from_table:
-            yield from self.from_abstracts(plan)
-        else:
+        if plan.computed:
             yield from self.from_table(plan)
+        else:
+            yield from self.from_abstracts(plan)
 
     def from_table(self, plan: QueryPlan) -> Iterator[Event]:
         table = answer_from_table(plan, self.a.retriever, self.a.profiles)
@@ -204,7 +205,8 @@ class _Run:
         sources = select_evidence(self.a.retriever.embed_model, self.standalone, hits, n_sentences)
         missing = refusal.unheld_reason(plan, hits, PROMPT_PAPERS)
         best_sim = max(h.dense_sim or 0.0 for h in hits)
-        topic_words = plan.topic.split()
+        expanded = {w for typed in plan.expansions for w in lx.words(typed)}  # the corpus has a term for them
+        topic_words = [w for w in plan.topic.split() if not (lx.words(w) and lx.words(w) <= expanded)]
         unknown = refusal.unknown_words(topic_words, self.a.analyser.vocabulary, self.a._by_letter)
         if missing or refusal.weak_retrieval(best_sim, topic_words, unknown):
             text = refusal.refusal_text(missing)

@@ -20,6 +20,7 @@ from rag.types import Paper, SearchHit
 LIST_LIMIT = 25  # papers shown in a list answer; the rest are counted
 COUNT_LIMIT = 10  # papers shown under a count
 TOP_COAUTHORS = 5
+COMPARE_SHOWN = 3  # newest papers cited per side under a counted comparison
 TOPIC_CANDIDATES = 50  # hybrid-search candidates a topic membership is decided over
 MEMBER_SIM = 0.55  # a candidate matching no facet word is a member above this dense similarity
 FACET_WORD_SHARE = 0.66  # share of a facet's distinctive words a member's abstract must hold
@@ -68,14 +69,31 @@ def topic_member_hits(plan: QueryPlan, retriever: Retriever) -> list[SearchHit]:
     """Hits about the plan's topic, in search order: hybrid-search candidates that hold most
     words of every facet, or are very close to the topic by dense similarity."""
     result = retriever.search(plan.topic, k=TOPIC_CANDIDATES, plan=plan)
-    facets = [distinctive(lx.words(f), retriever) for f in plan.facets if lx.words(f)]
+    facets = [
+        (distinctive(lx.words(f), retriever), facet_alternatives(f, plan.expansions))
+        for f in plan.facets
+        if lx.words(f)
+    ]
     members = []
     for hit in result.hits:
         text = lx.words(f"{hit.paper.title or ''} {hit.paper.abstract}")
-        covered = all(len(words & text) >= math.ceil(FACET_WORD_SHARE * len(words)) for words in facets)
+        covered = all(facet_covered(words, alternatives, text) for words, alternatives in facets)
         if covered or (hit.dense_sim or 0.0) >= MEMBER_SIM:
             members.append(hit)
     return members
+
+
+def facet_alternatives(facet: str, expansions: dict[str, str]) -> list[set[str]]:
+    """The corpus terms the plan expanded a facet's words to ("heart signals" -> {ecg, ...});
+    a paper holding any word of one of them covers the facet."""
+    words = lx.words(facet)
+    return [lx.words(term) for typed, term in expansions.items() if lx.words(typed) <= words]
+
+
+def facet_covered(words: set[str], alternatives: list[set[str]], text: set[str]) -> bool:
+    if len(words & text) >= math.ceil(FACET_WORD_SHARE * len(words)):
+        return True
+    return any(alt & text for alt in alternatives)
 
 
 _DOC_FREQ: dict[int, tuple[int, Counter[str]]] = {}
@@ -326,7 +344,34 @@ def profile(ctx: Context) -> TableAnswer:
     )
 
 
+def compare_counts(ctx: Context) -> TableAnswer:
+    """A comparison with no topic ("who has more papers, X or Y?"): each side's papers counted,
+    its newest few cited."""
+    sides = [
+        (side.label, newest_first(ctx.retriever.allowed_papers(side.filters.merged(ctx.filters))))
+        for side in ctx.plan.sides
+    ]
+    scope = ctx.filters.describe() or prompts.TABLE_SCOPE_ALL
+    lines = [prompts.COMPARE_COUNTS_HEADER.format(scope=scope)]
+    cited: list[Paper] = []
+    for label, papers in sides:
+        shown = papers[:COMPARE_SHOWN]
+        refs = "".join(f"[{len(cited) + i}]" for i in range(1, len(shown) + 1))
+        cited += shown
+        lines.append(prompts.COMPARE_COUNTS_SIDE.format(label=label, n=len(papers), refs=refs).rstrip())
+    most = max(len(papers) for _, papers in sides)
+    leaders = [label for label, papers in sides if len(papers) == most]
+    lines.append(
+        prompts.COMPARE_COUNTS_TIE.format(labels=" and ".join(leaders))
+        if len(leaders) > 1
+        else prompts.COMPARE_COUNTS_MORE.format(label=leaders[0])
+    )
+    counts = {label: len(papers) for label, papers in sides}
+    return TableAnswer("\n".join(lines), cited, kind="compare_counts", checks={"by_side": counts})
+
+
 HANDLERS: dict[Intent, Callable[[Context], TableAnswer]] = {
+    Intent.COMPARE: compare_counts,
     Intent.COUNT: count,
     Intent.LIST: listing,
     Intent.NEWEST: ordered,

@@ -15,6 +15,7 @@ from rapidfuzz.distance import OSA
 from rag.corpus.names import name_matches
 from rag.query import lexicon as lx
 from rag.query.entities import CorpusEntities, Entities
+from rag.query.expand import Expander, mine_acronyms, word_frequency
 from rag.query.filters import Filters
 from rag.query.lexicon import Token
 from rag.query.plan import Intent, QueryPlan, Side, Unheld
@@ -34,6 +35,7 @@ class QueryAnalyser:
     ):
         self.entities = CorpusEntities(papers, person_owners or set(), other_owners or set(), vocabulary)
         self.vocabulary = self.entities.vocabulary
+        self.expander = Expander(self.vocabulary, mine_acronyms(papers), word_frequency(papers))
         self.profiles = profiles or {}
         self._cues = sorted(w for w in lx.CUE_VOCABULARY | lx.STOP_WORDS if len(w) >= lx.TYPO_MIN_LENGTH)
         self.calls = 0  # how many questions were analysed (tests check: once per question)
@@ -54,6 +56,8 @@ class QueryAnalyser:
             plan.paper_id = str(papers[0])
             plan.paper_label = next(p.label for p in self.entities.papers if p.paper_id == plan.paper_id)
         self.decide_intent(plan, cues, found)
+        topics = [plan.topic] + [side.topic for side in plan.sides]
+        plan.expansions = {k: v for t in topics if t for k, v in self.expander.expand(t).items()}
         plan.notes = describe(found, corrections)
         return plan
 
@@ -113,7 +117,9 @@ class QueryAnalyser:
         plan.k = next(iter(found.values("number")), None)
         unheld = cues.unheld(has_person=bool(found.of("author")))
         stat = cues.profile_stat()
-        if cues.compares() and (len(people) >= 2 or len(plan.facets) >= 2):
+        if (cues.compares() and (len(people) >= 2 or len(plan.facets) >= 2)) or (
+            cues.ranks() and len(people) >= 2
+        ):
             plan.intent = Intent.COMPARE
             plan.sides = self.sides(plan, found)
             plan.filters = Filters(
@@ -125,7 +131,7 @@ class QueryAnalyser:
         elif stat and (found.of("author") or found.of("listing")):
             self.profile_plan(plan, stat)
         elif unheld:
-            plan.unheld = unheld
+            self.unheld_plan(plan, unheld, cues, found)
         elif cues.shared():
             plan.intent = Intent.SHARED
         elif cues.per_listing():
@@ -165,6 +171,17 @@ class QueryAnalyser:
         )
         if not stated:
             plan.unheld = Unheld(f"the {stat} of {' and '.join(people) or 'that researcher'}", [])
+
+    def unheld_plan(self, plan: QueryPlan, unheld: Unheld, cues: Cues, found: Entities) -> None:
+        """What the records lack, about its subject: a person's details make a profile question,
+        a named paper's (its venue, its funding) a field question; else the open intent."""
+        plan.unheld = unheld
+        if unheld.what == lx.PERSONAL_DETAILS and (found.of("author") or found.of("listing")):
+            plan.intent = Intent.PROFILE
+        elif plan.paper_id:
+            plan.intent = Intent.FIELD
+        else:
+            self.open_intent(plan, cues, found)
 
     @staticmethod
     def open_intent(plan: QueryPlan, cues: Cues, found: Entities) -> None:
@@ -222,12 +239,23 @@ class Cues:
     def compares(self) -> bool:
         return bool(self.words & lx.COMPARE_CUES)
 
+    def ranks(self) -> bool:
+        """ "who has more papers", "which of them published most": a comparative to rank by."""
+        return bool(self.words & lx.COMPARATIVE_CUES) and bool(self.all & {"who", "which", "whom"})
+
     def shared(self) -> bool:
-        """ "listed twice", "duplicates", or a multiplicity with a listing word ("on two pages")."""
+        """ "listed twice", "duplicates", or a multiplicity with a listing word ("on two pages");
+        an "author list" is not a listing."""
         if self.all & lx.DUPLICATE_CUES:
             return True
         many = bool(self.all & lx.MULTIPLE_CUES) or self.has(("more than one",))
-        return many and bool(self.all & lx.LISTING_NOUNS)
+        norms = [t.norm for t in self.tokens]
+        listing_nouns = [
+            i
+            for i, w in enumerate(norms)
+            if w in lx.LISTING_NOUNS and norms[i - 1 : i] not in (["author"], ["authors"])
+        ]
+        return many and bool(listing_nouns)
 
     def per_listing(self) -> bool:
         return self.has(lx.PER_LISTING_PHRASES) and (

@@ -123,6 +123,7 @@ class CorpusEntities:
             for w, rows in seen.items()
             if len(rows) <= PAPER_NAME_MAX_PAPERS and w not in people and w not in lx.STOP_WORDS
         }
+        self.title_leads = _title_leads(papers, {lx.fold(w) for w in self.paper_names})
         self.papers = papers
 
     # --- recognisers -------------------------------------------------------------------
@@ -210,8 +211,19 @@ class CorpusEntities:
         """A paper named by most of its title's words, or by a model name of its abstract."""
         if found.of("paper"):
             return
-        if not self._find_by_title(tokens, found):
+        if not (self._find_by_lead(tokens, found) or self._find_by_title(tokens, found)):
             self._find_by_name(tokens, found)
+
+    def _find_by_lead(self, tokens: list[Token], found: Entities) -> bool:
+        """A title's part before its colon, said in full ("the Mind the Gap paper")."""
+        norms = [t.norm for t in tokens]
+        for lead, row in self.title_leads.items():
+            n = len(lead)
+            for i in range(len(norms) - n + 1):
+                if tuple(norms[i : i + n]) == lead and not any(found.covered(j) for j in range(i, i + n)):
+                    found.add(Span(i, i + n, "paper", self.papers[row].paper_id))
+                    return True
+        return False
 
     def _find_by_title(self, tokens: list[Token], found: Entities) -> bool:
         free = [i for i in range(len(tokens)) if not found.covered(i)]
@@ -343,3 +355,17 @@ def find_number(tokens: list[Token], found: Entities) -> None:
         if value:
             found.add(Span(i, i + 1, "number", value))
             return
+
+
+def _title_leads(papers: list[Paper], names: set[str]) -> dict[tuple[str, ...], int]:
+    """Folded words of each title's part before a colon ("Mind the Gap", "FeatMap") -> its
+    paper's row, when that part has two content words or is a coined name (`names`), and no
+    other title starts the same way."""
+    leads: dict[tuple[str, ...], list[int]] = {}
+    for i, p in enumerate(papers):
+        head, colon, _ = (p.title or "").partition(":")
+        words = tuple(t.norm for t in lx.tokenize(head))
+        content = [w for w in words if w not in lx.STOP_WORDS]
+        if colon and (len(content) >= 2 or (len(content) == 1 and content[0] in names)):
+            leads.setdefault(words, []).append(i)
+    return {lead: rows[0] for lead, rows in leads.items() if len(rows) == 1}

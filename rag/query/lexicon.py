@@ -65,7 +65,7 @@ no not only also just please tell me give show list find name get know let like 
 concerning much many more most one ones thing things stuff everything anything something lot lots
 very really ever currently recently yet still et al etc e.g i.e kind sort type types such other
 else own same both either neither whether if but up out off over under again further once
-been being am hey hi hello thanks thank ok okay pls plz u ur""")
+been being am hey hi hello thanks thank ok okay pls plz u ur abt bout wrt re""")
 
 # Nouns that mean "papers" and are never a topic.
 PAPER_WORDS = _set("""paper papers publication publications article articles work works study
@@ -129,6 +129,8 @@ WITH_CUES = _set("with together alongside jointly joint both")
 DUPLICATE_CUES = _set("duplicate duplicates duplicated twice cross-listed double-listed")
 MULTIPLE_CUES = _set("two several multiple both same shared overlap overlapping common")
 LISTING_NOUNS = _set("listing listings list lists page pages source sources profile profiles feed")
+# Comparatives that rank two named people or listings ("who has more papers, X or Y?").
+COMPARATIVE_CUES = _set("more fewer less most fewest least")
 COMPARE_CUES = _set("""compare compared comparing comparison contrast contrasted differ differs
 differ differences difference versus vs vs. distinguish similar similarities unlike""")
 PROFILE_STATS = {  # a cue word -> the profile key it asks for
@@ -173,23 +175,24 @@ CODE_WORDS = _set("code github repository repo implementation open-source source
 NEGATIONS = _set("without no lacking lack missing not non")
 
 # What the records never hold. A cue -> (what to say, words that would make the abstracts hold it).
+PERSONAL_DETAILS = "contact or personal details"  # unheld facts about a person, not a paper
 UNHELD = {
-    "email": ("contact or personal details", None),
-    "e-mail": ("contact or personal details", None),
-    "mail": ("contact or personal details", None),
-    "phone": ("contact or personal details", None),
-    "telephone": ("contact or personal details", None),
-    "address": ("contact or personal details", None),
-    "office": ("contact or personal details", None),
-    "salary": ("contact or personal details", None),
-    "birthday": ("contact or personal details", None),
-    "age": ("contact or personal details", None),
-    "twitter": ("contact or personal details", None),
-    "linkedin": ("contact or personal details", None),
-    "orcid": ("contact or personal details", None),
-    "nationality": ("contact or personal details", None),
-    "married": ("contact or personal details", None),
-    "homepage": ("contact or personal details", None),
+    "email": (PERSONAL_DETAILS, None),
+    "e-mail": (PERSONAL_DETAILS, None),
+    "mail": (PERSONAL_DETAILS, None),
+    "phone": (PERSONAL_DETAILS, None),
+    "telephone": (PERSONAL_DETAILS, None),
+    "address": (PERSONAL_DETAILS, None),
+    "office": (PERSONAL_DETAILS, None),
+    "salary": (PERSONAL_DETAILS, None),
+    "birthday": (PERSONAL_DETAILS, None),
+    "age": (PERSONAL_DETAILS, None),
+    "twitter": (PERSONAL_DETAILS, None),
+    "linkedin": (PERSONAL_DETAILS, None),
+    "orcid": (PERSONAL_DETAILS, None),
+    "nationality": (PERSONAL_DETAILS, None),
+    "married": (PERSONAL_DETAILS, None),
+    "homepage": (PERSONAL_DETAILS, None),
     "gpu": ("the hardware used", "gpu gpus nvidia a100 v100 hardware tpu"),
     "gpus": ("the hardware used", "gpu gpus nvidia a100 v100 hardware tpu"),
     "tpu": ("the hardware used", "gpu gpus tpu tpus hardware"),
@@ -209,7 +212,7 @@ UNHELD_PHRASES = {
     "training time": ("the hardware used", "gpu hours training time"),
     "compute budget": ("the hardware used", "compute budget gpu"),
     "graphics card": ("the hardware used", "gpu graphics card"),
-    "date of birth": ("contact or personal details", None),
+    "date of birth": (PERSONAL_DETAILS, None),
 }
 
 # Words that join a topic's separable parts ("reinforcement learning for robotic surgery").
@@ -277,6 +280,7 @@ CUE_VOCABULARY = frozenset(
     | OLDEST_CUES
     | COAUTHOR_CUES
     | COMPARE_CUES
+    | COMPARATIVE_CUES
     | PAPER_WORDS
     | WORK_VERBS
     | set(PROFILE_STATS)
@@ -331,3 +335,41 @@ KNOWN_WORDS = frozenset(
     | YEAR_TO
     | WITH_CUES
 )
+
+# Everyday words for what the abstracts name technically: folded phrase -> the corpus's term.
+# Short on purpose; the acronyms of the corpus itself are mined (rag/query/expand.py).
+SYNONYMS = {
+    "heart signal": "ECG electrocardiogram",
+    "heart signals": "ECG electrocardiogram",
+    "heart rhythm": "ECG electrocardiogram arrhythmia",
+    "heart rhythms": "ECG electrocardiogram arrhythmia",
+    "heart trace": "ECG electrocardiogram",
+    "heart traces": "ECG electrocardiogram",
+    "brain wave": "EEG electroencephalography",
+    "brain waves": "EEG electroencephalography",
+    "brain signals": "EEG electroencephalography",
+    "xray": "X-ray radiograph",
+    "xrays": "X-ray radiographs",
+    "x ray": "X-ray radiograph",
+    "chest film": "chest radiograph",
+    "chest films": "chest radiographs",
+    "across hospitals": "federated multi-institutional",
+    "between hospitals": "federated multi-institutional",
+    "without sharing data": "federated privacy-preserving",
+    "fake images": "synthetic generated images",
+    "fake data": "synthetic data",
+    "made-up data": "synthetic data",
+    "chatbot": "large language model",
+    "chatbots": "large language models",
+    "chatgpt": "GPT-4 large language model",
+    "gut sounds": "bowel sounds",
+    "tummy sounds": "bowel sounds",
+    "sleep stages": "sleep staging",
+    "pulse wave": "photoplethysmography PPG",
+    "pulse signals": "photoplethysmography PPG",
+    "explainable": "explainability XAI attribution",
+    "black box": "explainability interpretability",
+    "skin": "dermatology skin",
+    "eye scans": "fundus retinal",
+    "mri scans": "MRI magnetic resonance",
+}

@@ -89,6 +89,7 @@ class QueryPlan:
     unheld: Unheld | None = None
     is_followup: bool = False
     corrections: dict[str, str] = dataclasses.field(default_factory=dict)  # typed -> corrected cue word
+    expansions: dict[str, str] = dataclasses.field(default_factory=dict)  # topic phrase -> corpus term(s)
     notes: list[str] = dataclasses.field(default_factory=list)
     confidence: float = 1.0  # 1.0: a cue named the intent; lower: inferred from what is missing
     source: str = "rules"  # "rules" or "llm"
@@ -101,6 +102,21 @@ class QueryPlan:
             {"label": s.label, "filters": s.filters.to_json(), "topic": s.topic} for s in self.sides
         ]
         return data
+
+    @property
+    def computed(self) -> bool:
+        """Answered from the records alone: a table intent, or a comparison of sides with no
+        topic (their papers are counted)."""
+        if self.unheld is not None:
+            return False
+        if self.intent is Intent.COMPARE:
+            return bool(self.sides) and not (self.topic or any(side.topic for side in self.sides))
+        return self.intent.from_table
+
+    def search_text(self, text: str) -> str:
+        """What retrieval searches for: the text plus the corpus's terms for its topic words."""
+        extra = " ".join(v for v in self.expansions.values() if v.lower() not in text.lower())
+        return f"{text} {extra}".strip()
 
     def summary(self) -> str:
         """One line: "list · author Harald Binder · 2026"."""
@@ -121,6 +137,6 @@ class QueryPlan:
             parts.append(f"topic “{self.topic}”")
         if self.unheld:
             parts.append(f"not in the records: {self.unheld.what}")
-        for typed, corrected in self.corrections.items():
+        for typed, corrected in {**self.corrections, **self.expansions}.items():
             parts.append(f"{typed}→{corrected}")
         return " · ".join(parts)

@@ -1,0 +1,117 @@
+"""Topic words as the corpus spells them: typos corrected against the corpus vocabulary,
+acronyms and their long forms mined from the abstracts ("structured state space models
+(SSMs)"), and a small documented list of everyday words (lexicon.SYNONYMS).
+
+The result is a list of expansions shown in the plan and added to the search text; the
+question itself is never rewritten.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
+from rag.query import lexicon as lx
+from rag.types import Paper
+
+TYPO_MIN_LENGTH = 4
+TYPO_CANDIDATES = 8
+_ACRONYM_RE = re.compile(r"\(([A-Z][A-Za-z0-9-]*[A-Z][A-Za-z0-9]*?)s?\)")
+_WORDS_BEFORE = 80  # characters before "(" where a long form is looked for
+
+
+def word_frequency(papers: list[Paper]) -> Counter[str]:
+    """How many papers use each folded word (ties between typo corrections)."""
+    return Counter(w for p in papers for w in {t.norm for t in lx.tokenize(p.abstract)})
+
+
+def mine_acronyms(papers: list[Paper]) -> dict[str, str]:
+    """acronym (folded, singular) -> long form, from "long form (ACRONYM)" in the abstracts."""
+    found: dict[str, str] = {}
+    for paper in papers:
+        for m in _ACRONYM_RE.finditer(paper.abstract):
+            acronym = m.group(1)
+            letters = [c.lower() for c in acronym if c.isupper()]
+            before = paper.abstract[max(0, m.start() - _WORDS_BEFORE) : m.start()]
+            words = re.findall(r"[A-Za-z][\w]*", before)
+            long_form = _long_form(words, letters)
+            if long_form:
+                found.setdefault(lx.fold(acronym), long_form)
+    return found
+
+
+def _long_form(words: list[str], letters: list[str]) -> str | None:
+    """The last words whose initials spell the acronym's capitals (skipping "of", "and", …)."""
+    picked: list[str] = []
+    want = list(letters)
+    for word in reversed(words):
+        if not want:
+            break
+        if word.lower() in lx.STOP_WORDS and picked:
+            picked.append(word)
+            continue
+        if word[:1].lower() != want[-1]:
+            return None
+        picked.append(word)
+        want.pop()
+    if want or len(picked) < 2:
+        return None
+    return " ".join(reversed(picked)).lower()
+
+
+class Expander:
+    """Expansions of a topic against one corpus."""
+
+    def __init__(self, vocabulary: set[str], acronyms: dict[str, str], frequency: Counter[str] | None = None):
+        self.vocabulary = vocabulary
+        self.frequency = frequency or Counter()
+        self.acronyms = acronyms
+        self.long_forms = {long: acr for acr, long in acronyms.items()}
+        self.by_letter: dict[str, list[str]] = {}
+        for word in sorted(vocabulary):
+            if len(word) >= TYPO_MIN_LENGTH:
+                self.by_letter.setdefault(word[0], []).append(word)
+
+    def expand(self, topic: str) -> dict[str, str]:
+        """typed phrase -> what the corpus says for it."""
+        out: dict[str, str] = {}
+        folded = " " + " ".join(t.norm for t in lx.tokenize(topic)) + " "
+        for phrase, meaning in lx.SYNONYMS.items():
+            if f" {phrase} " in folded:
+                out[phrase] = meaning
+        for tok in lx.tokenize(topic):
+            word = tok.norm
+            if word in out or any(word in p.split() for p in out):
+                continue
+            if (acr := self.acronyms.get(word) or self.acronyms.get(lx.singular(word))) is not None:
+                out[word] = acr
+            elif fix := self.correct(word):
+                out[word] = fix
+        for long, acr in self.long_forms.items():
+            if f" {long} " in folded or f" {long}s " in folded:
+                out.setdefault(long, acr)
+        return out
+
+    def correct(self, word: str) -> str | None:
+        if len(word) < TYPO_MIN_LENGTH or not word.isalpha() or self.known(word):
+            return None
+        # One edit (a swap counts one) for short words, two for long ones; the more frequent
+        # corpus word wins a tie ("modles" -> "models", not "modules").
+        limit = 1 if len(word) < 8 else 2
+        near = process.extract(
+            word,
+            self.by_letter.get(word[0], []),
+            scorer=OSA.distance,
+            score_cutoff=limit,
+            limit=TYPO_CANDIDATES,
+        )
+        if not near:
+            return None
+        best = min(near, key=lambda m: (m[1], -self.frequency[m[0]]))
+        return best[0]
+
+    def known(self, word: str) -> bool:
+        return word in self.vocabulary or lx.singular(word) in self.vocabulary or word in lx.KNOWN_WORDS
