@@ -78,7 +78,7 @@ def bench_search(seed_dir: Path, runs: int) -> list[dict]:
 
     rows = []
     for backend in ("onnx", "torch"):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_CHROMA")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_CHROMA", "RAG_INDEX__CHROMA"))}
         env |= {"RAG_DATA_DIR": str(seed_dir), "RAG_EMBED_BACKEND": backend}
         cmd = _cli(["search", "state space models", "--json"])
         run_measured(cmd, env)  # warm the page cache: cold means a fresh process, not a cold disk
@@ -105,9 +105,9 @@ def bench_ingest(tmp: Path) -> list[dict]:
     for backend in ("onnx", "torch"):
         data_dir = tmp / f"coldstart-ingest-{backend}"
         shutil.rmtree(data_dir, ignore_errors=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_CHROMA")} | {
-            "RAG_EMBED_BACKEND": backend
-        }
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("RAG_CHROMA", "RAG_INDEX__CHROMA"))
+        } | {"RAG_EMBED_BACKEND": backend}
         load0 = os.getloadavg()[0]
         sample = run_measured(_cli(["--data-dir", str(data_dir), "ingest", str(seeds)]), env)
         ok = sample["rc"] == 0 and "216 papers" in sample["stdout"]
@@ -153,13 +153,14 @@ def bench_vectors(seed_settings) -> dict:
         (m.get("title") + "\n" if m.get("title") else "") + d
         for d, m in zip(got["documents"], got["metadatas"], strict=True)
     ]
-    onnx = np.array(get_encoder(index.embed_path, 32).encode(texts))
+    batch_size = index.settings.embed_batch_size
+    onnx = np.array(get_encoder(index.embed_path, batch_size).encode(texts))
     refs = {"torch (rag/minilm.py)": np.array(MiniLMEmbedding(index.embed_path).encode(texts))}
     try:
         from sentence_transformers import SentenceTransformer
 
         refs["sentence-transformers"] = SentenceTransformer(index.embed_path, device="cpu").encode(
-            texts, normalize_embeddings=True, batch_size=32
+            texts, normalize_embeddings=True, batch_size=batch_size
         )
     except ImportError:
         pass

@@ -285,7 +285,7 @@ def build_plain_index(papers, embed_path: str, chroma_path: Path):
 
     from rag.embed import get_embed_model
 
-    LlamaSettings.embed_model = get_embed_model(embed_path, 32)
+    LlamaSettings.embed_model = get_embed_model(embed_path)  # the default batch size of rag/config.py
     LlamaSettings.llm = MockLLM()
     client = chromadb.PersistentClient(
         path=str(chroma_path), settings=ChromaSettings(anonymized_telemetry=False)
@@ -431,7 +431,7 @@ def run_measured(cmd: list[str], env: dict) -> dict:
 
 def bench_startup(ctx: Context) -> dict:
     settings = ctx.seed_settings()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_CHROMA")} | {
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_CHROMA", "RAG_INDEX__CHROMA"))} | {
         "RAG_DATA_DIR": str(settings.data_dir)
     }
     py = sys.executable
@@ -492,7 +492,7 @@ def bench_search(ctx: Context) -> dict:
 
     retriever = Retriever(PaperIndex(ctx.seed_settings()))
     queries = eval_queries()
-    plain = ctx.plain_index().as_retriever(similarity_top_k=10)
+    plain = ctx.plain_index().as_retriever(similarity_top_k=retriever.settings.top_k)
     timings = time_queries(retriever, queries, ("hybrid", "dense", "bm25"), baseline=plain.retrieve)
     result = {"queries": len(queries), **timings}
     result["plain llama-index"] = result.pop("baseline")

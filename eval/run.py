@@ -181,7 +181,9 @@ def evaluate_citation_query_engine(
     from rag.llm import llama_index_llm
 
     LlamaSettings.embed_model = get_embed_model(index.embed_path, index.settings.embed_batch_size)
-    LlamaSettings.llm = llama_index_llm(llm_endpoint.base_url, llm_endpoint.model, llm_endpoint.api_key)
+    LlamaSettings.llm = llama_index_llm(
+        llm_endpoint.base_url, llm_endpoint.model, llm_endpoint.api_key, index.settings
+    )
     engine = CitationQueryEngine.from_args(VectorStoreIndex.from_vector_store(index.store))
     rows = []
     for q in questions:

@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rag.config import Settings, get_settings
+from rag.config import IndexSettings, RetrievalSettings, Settings, UISettings, get_settings
 
 if TYPE_CHECKING:
     from rag.index import IngestSummary, PaperIndex
@@ -45,10 +45,16 @@ state = State()
 def main(
     data_dir: Path | None = typer.Option(None, help="Where the index lives (env RAG_DATA_DIR)."),
     chroma_mode: str | None = typer.Option(
-        None, help="persistent (embedded) or http (a `chroma run` server)."
+        None,
+        help="persistent (embedded) or http (a `chroma run` server) "
+        f"(env RAG_CHROMA_MODE, default {IndexSettings().chroma_mode}).",
     ),
-    chroma_host: str | None = typer.Option(None),
-    chroma_port: int | None = typer.Option(None),
+    chroma_host: str | None = typer.Option(
+        None, help=f"Chroma server host (env RAG_CHROMA_HOST, default {IndexSettings().chroma_host})."
+    ),
+    chroma_port: int | None = typer.Option(
+        None, help=f"Chroma server port (env RAG_CHROMA_PORT, default {IndexSettings().chroma_port})."
+    ),
 ) -> None:
     state.settings = get_settings(
         data_dir=data_dir, chroma_mode=chroma_mode, chroma_host=chroma_host, chroma_port=chroma_port
@@ -318,7 +324,9 @@ def papers(
 @app.command()
 def search(
     query: str | None = typer.Argument(None),
-    k: int | None = typer.Option(None, "-k", min=1, help="Papers to return (env RAG_TOP_K, default 10)."),
+    k: int | None = typer.Option(
+        None, "-k", min=1, help=f"Papers to return (env RAG_TOP_K, default {RetrievalSettings().top_k})."
+    ),
     listing: list[str] = ListingOpt,
     author: list[str] = AuthorOpt,
     year: str = YearOpt,
@@ -519,8 +527,10 @@ def chat(
 
 @app.command()
 def ui(
-    host: str | None = typer.Option(None, help="Bind address (env RAG_UI_HOST, default 127.0.0.1)."),
-    port: int | None = typer.Option(None, help="Port (env RAG_UI_PORT, default 7860)."),
+    host: str | None = typer.Option(
+        None, help=f"Bind address (env RAG_UI_HOST, default {UISettings().host})."
+    ),
+    port: int | None = typer.Option(None, help=f"Port (env RAG_UI_PORT, default {UISettings().port})."),
 ) -> None:
     """Start the chat UI: builds the index if missing, starts the local LLM if no endpoint is set."""
     from ui.app import main as ui_main
@@ -595,7 +605,9 @@ def llm_serve(
     s = state.settings
     try:
         model = smollm_path() if small else (s.llm_model_path or qwen_path(s.data_dir / "models"))
-        server = LlamaServer(model, s.llm_model, s.llm_context, s.llm_threads, port=port).start()
+        server = LlamaServer(model, s.llm_model, s.llm_context, s.llm_threads, port=port).start(
+            s.llm.start_timeout_s
+        )
     except LLMUnavailable as exc:
         fail(str(exc))
     console.print(

@@ -8,6 +8,7 @@ import os
 import warnings
 from functools import lru_cache
 
+from rag.config import EmbedSettings, Settings
 from rag.errors import EmbeddingUnavailable as EmbeddingUnavailable  # re-exported; defined in rag.errors
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -15,6 +16,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+BATCH_SIZE = EmbedSettings().batch_size  # the default of rag/config.py, for callers without settings
 
 
 def model_path(configured: str | None = None) -> str:
@@ -51,7 +54,7 @@ def embed_backend() -> str:
 
 
 @lru_cache(maxsize=4)
-def get_encoder(path: str, batch_size: int = 32):
+def get_encoder(path: str, batch_size: int = BATCH_SIZE):
     """The local MiniLM for ingest and search, loaded once per process: through onnxruntime
     (rag/onnx_minilm.py; the model is built from the packaged weights once per machine and
     cached), else the torch encoder (RAG_EMBED_BACKEND=torch, or when the ONNX model cannot be
@@ -74,7 +77,7 @@ def get_encoder(path: str, batch_size: int = 32):
 
 
 @lru_cache(maxsize=4)
-def get_embed_model(path: str, batch_size: int = 32):
+def get_embed_model(path: str, batch_size: int = BATCH_SIZE):
     """The local model as a llama-index `BaseEmbedding` (for llama-index pipelines: the eval
     baseline, benchmarks); loading it also points llama-index's global settings at it."""
     encoder = get_encoder(path, batch_size)
@@ -83,29 +86,30 @@ def get_embed_model(path: str, batch_size: int = 32):
     return model
 
 
-def get_embedder(settings, embed_path: str):
+def get_embedder(settings: Settings, embed_path: str):
     """The embedding model the settings ask for: the local MiniLM (default), or an
     OpenAI-compatible embeddings endpoint when RAG_EMBED_BASE_URL is set."""
-    if not settings.embed_base_url:
-        return get_encoder(embed_path, settings.embed_batch_size)
+    embed = settings.embed
+    if not embed.base_url:
+        return get_encoder(embed_path, embed.batch_size)
     from rag.endpoint_embed import EndpointEmbedding
 
-    key = settings.embed_api_key or settings.openai_api_key
+    key = embed.api_key or settings.llm.api_key
     model = EndpointEmbedding(
-        base_url=settings.embed_base_url,
-        api_model=settings.embed_api_model,
+        base_url=embed.base_url,
+        api_model=embed.api_model,
         api_key=key.get_secret_value() if key else "not-needed",
-        timeout_s=settings.llm_timeout_s,
-        embed_batch_size=settings.embed_batch_size,
+        timeout_s=settings.llm.timeout_s,
+        embed_batch_size=embed.batch_size,
     )
     configure_llama_index(model)
     return model
 
 
-def embedder_name(settings, embed_path: str) -> str:
+def embedder_name(settings: Settings, embed_path: str) -> str:
     """What made the vectors, as recorded in the index: vectors of different makers never mix."""
-    if settings.embed_base_url:
-        return f"endpoint:{settings.embed_api_model}@{settings.embed_base_url.rstrip('/')}"
+    if settings.embed.base_url:
+        return f"endpoint:{settings.embed.api_model}@{settings.embed.base_url.rstrip('/')}"
     return os.path.basename(os.path.dirname(embed_path)) + "/" + os.path.basename(embed_path)
 
 

@@ -10,6 +10,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from openai import OpenAI
 from pydantic import PrivateAttr
 
+from rag.config import LLMSettings
 from rag.errors import EmbeddingUnavailable
 
 
@@ -18,7 +19,7 @@ class EndpointEmbedding(BaseEmbedding):
 
     base_url: str
     api_model: str
-    timeout_s: float = 120.0
+    timeout_s: float = LLMSettings().timeout_s  # rag.embed.get_embedder passes the settings' one
     _client: Any = PrivateAttr()
 
     def __init__(self, api_key: str, **kwargs: Any):

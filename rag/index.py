@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Generic, TypeVar
 
-from rag.config import Settings
+from rag.config import IndexSettings, Settings
 from rag.corpus import list_files, merge_entries, parse_text, read_text
 from rag.corpus.names import author_key, fold
 from rag.embed import count_tokens, embedder_name, get_tokenizer, model_path
@@ -117,7 +117,12 @@ def embed_prefix(paper: Paper) -> str:
     return f"{paper.title}\n" if paper.title else ""
 
 
-def chunk_paper(paper: Paper, embed_path: str, window: int = 256, overlap: int = 32) -> list[str]:
+def chunk_paper(
+    paper: Paper,
+    embed_path: str,
+    window: int = IndexSettings().chunk_tokens,
+    overlap: int = IndexSettings().chunk_overlap,
+) -> list[str]:
     """Abstract chunks that, with the title prefixed, fit the model's wordpiece window."""
     from llama_index.core.node_parser import SentenceSplitter
 

@@ -24,12 +24,13 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from rag.config import Settings
+from rag.config import LLMSettings, Settings
 from rag.errors import LLMUnavailable as LLMUnavailable  # re-exported; defined in rag.errors
 
 QWEN_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 QWEN_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 QWEN_PARTS = 22
+_DEFAULTS = LLMSettings()  # the defaults of rag/config.py, for servers started without settings
 
 
 def _package_dir(module: str) -> Path:
@@ -84,8 +85,8 @@ class LlamaServer:
         self,
         model_path: Path,
         alias: str,
-        n_ctx: int = 4096,
-        threads: int = 2,
+        n_ctx: int = _DEFAULTS.context,
+        threads: int = _DEFAULTS.threads,
         port: int | None = None,
         log_path: Path | None = None,
         extra_args: list[str] | None = None,
@@ -103,7 +104,7 @@ class LlamaServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self, timeout: float = 180.0) -> LlamaServer:
+    def start(self, timeout: float = _DEFAULTS.start_timeout_s) -> LlamaServer:
         if not self.model_path.exists():
             raise LLMUnavailable(f"model file {self.model_path} not found")
         cmd = [
@@ -224,7 +225,7 @@ class LLM:
                     self.settings.llm_context,
                     self.settings.llm_threads,
                     log_path=log,
-                ).start()
+                ).start(self.settings.llm.start_timeout_s)
                 self._client = None
             self._endpoint = Endpoint(self._server.base_url, "not-needed", self.settings.llm_model, True)
             return self._endpoint
@@ -306,16 +307,18 @@ class LLM:
             self._server.stop()
 
 
-def llama_index_llm(base_url: str, model: str, api_key: str = "not-needed"):
-    """The same endpoint as a llama-index LLM (for the plain CitationQueryEngine baseline)."""
+def llama_index_llm(base_url: str, model: str, api_key: str = "not-needed", settings: Settings | None = None):
+    """The same endpoint as a llama-index LLM (for the plain CitationQueryEngine baseline), with
+    the context, answer length and timeout of `settings` (default: those of rag/config.py)."""
     from llama_index.llms.openai_like import OpenAILike
 
+    llm = settings.llm if settings is not None else _DEFAULTS
     return OpenAILike(
         model=model,
         api_base=base_url,
         api_key=api_key,
         is_chat_model=True,
-        context_window=4096,
-        max_tokens=400,
-        timeout=120,
+        context_window=llm.context,
+        max_tokens=llm.max_tokens,
+        timeout=llm.timeout_s,
     )

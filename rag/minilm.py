@@ -23,6 +23,8 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 from torch import nn
 
+from rag.config import EmbedSettings
+
 
 class _Layer(nn.Module):
     def __init__(self, hidden: int, heads: int, intermediate: int, eps: float):
@@ -117,7 +119,7 @@ class MiniLMEmbedding(BaseEmbedding):
     _model: Any = PrivateAttr()
     _tokenizer: Any = PrivateAttr()
 
-    def __init__(self, model_path: str, embed_batch_size: int = 32, **kwargs: Any):
+    def __init__(self, model_path: str, embed_batch_size: int = EmbedSettings().batch_size, **kwargs: Any):
         super().__init__(  # type: ignore[call-arg]  # model_path is a field declared above
             model_path=model_path, embed_batch_size=embed_batch_size, model_name="all-MiniLM-L6-v2", **kwargs
         )

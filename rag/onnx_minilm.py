@@ -31,6 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from rag.config import EmbedSettings
+
+BATCH_SIZE = EmbedSettings().batch_size  # the default of rag/config.py
+
 GRAPH_VERSION = 1  # bump when the graph written below changes: cached models are then rebuilt
 OPSET = 17
 IR_VERSION = 8
@@ -345,7 +349,11 @@ class OnnxMiniLM:
     max_length = 256
 
     def __init__(
-        self, model_path: str, embed_batch_size: int = 32, threads: int = 1, onnx_file: Path | None = None
+        self,
+        model_path: str,
+        embed_batch_size: int = BATCH_SIZE,
+        threads: int = 1,
+        onnx_file: Path | None = None,
     ):
         from tokenizers import Tokenizer
 
@@ -435,7 +443,9 @@ class OnnxMiniLM:
         return _llama_index_wrapper(self)
 
 
-def load_encoder(model_dir: str, embed_batch_size: int = 32, directory: Path | None = None) -> OnnxMiniLM:
+def load_encoder(
+    model_dir: str, embed_batch_size: int = BATCH_SIZE, directory: Path | None = None
+) -> OnnxMiniLM:
     """An `OnnxMiniLM` with its session loaded; a cached model that does not load (a damaged
     file) is removed and built again, once. Errors of the second attempt propagate."""
     encoder = OnnxMiniLM(model_dir, embed_batch_size, onnx_file=onnx_path(model_dir, directory))
