@@ -24,6 +24,11 @@ def text_of(message: dict) -> str:
     return "".join(part.get("text", "") for part in content if isinstance(part, dict))
 
 
+def without_chips(text: str) -> str:
+    """A chat answer without the plan's chips above it (they come before any token)."""
+    return re.sub(r'<div class="plan-chips">.*?</div>', "", text, flags=re.DOTALL).strip()
+
+
 def latest_cards(sources_html: str) -> list[str]:
     """The cards of the newest answer (earlier answers are folded in a <details> below)."""
     latest = sources_html.split('<details class="earlier">')[0]
@@ -132,6 +137,96 @@ def test_filters_from_the_widgets():
     assert make_filters([], "any", "any", [], True).has_code is True
 
 
+BINDER_COUNT = "hwo many papers did Harald Binder publish in 2026?"  # "hwo": a typo the analyser fixes
+
+
+def labels(chips) -> list[str]:
+    return [c.label for c in chips]
+
+
+def test_plan_chips_from_the_real_analyser(retriever):
+    from rag.query.filters import Filters
+    from ui.chips import chips_html, parse_chip_target, plan_chips
+
+    plan = retriever.analyser.analyse(BINDER_COUNT)
+    chips = plan_chips(plan)
+    assert labels(chips) == ["count", "author Harald Binder", "year 2026", "hwo→how"]
+    assert [c.removable for c in chips] == [False, True, True, True]
+    assert {c.origin for c in chips} == {"question"}
+
+    # A topic typo and an inferred code filter; a comparison's sides.
+    plan = retriever.analyser.analyse("Which papers on segmantation have code?")
+    assert labels(plan_chips(plan)) == [
+        "topic list",
+        "with code",
+        "topic “segmantation”",
+        "segmantation→segmentation",
+    ]
+    plan = retriever.analyser.analyse("compare Binder and Strodthoff on ECG")
+    assert labels(plan_chips(plan)) == [
+        "compare",
+        "side Harald Binder",
+        "side Nils Strodthoff",
+        "topic “ECG”",
+    ]
+
+    # What the filters panel set is marked as coming from there.
+    panel = Filters(has_code=True, listings=["Nils Strodthoff"])
+    plan = retriever.analyser.analyse("how many papers since 2023?", panel)
+    origins = {c.label: c.origin for c in plan_chips(plan, panel)}
+    assert origins == {
+        "count": "question",
+        "listing Nils Strodthoff": "panel",
+        "years 2023–…": "question",
+        "with code": "panel",
+    }
+
+    # As HTML: only the removable chips carry a link, which names the turn and the chip.
+    html = chips_html(plan_chips(retriever.analyser.analyse(BINDER_COUNT)), 3, editable=True)
+    links = re.findall(r'href="#chip-([^"]+)"', html)
+    assert links == ["3-author:Harald%20Binder", "3-years:2026-2026", "3-spelling:hwo"]
+    assert parse_chip_target(links[0]) == (3, "author:Harald Binder")
+    assert parse_chip_target("x-author:A") is None and parse_chip_target("") is None
+    assert "chip-x" not in chips_html(plan_chips(plan), 3, editable=False)
+
+
+def test_edited_analyser_leaves_out_the_removed_chips(retriever):
+    from ui.chips import EditedAnalyser, plan_chips
+
+    analyser = retriever.analyser
+    plan = EditedAnalyser(analyser, ["author:Harald Binder"]).analyse(BINDER_COUNT)
+    assert labels(plan_chips(plan)) == ["count", "year 2026", "hwo→how"]
+    plan = EditedAnalyser(analyser, ["years:2026-2026", "spelling:hwo"]).analyse(BINDER_COUNT)
+    # "hwo" taken as typed: no count cue is left, so the plan is no longer a count.
+    assert plan.corrections == {} and plan.intent != "count"
+    assert plan.filters.authors == ["Harald Binder"] and plan.filters.year_from is None
+    plan = EditedAnalyser(analyser, ["expansion:segmantation", "code:True"]).analyse(
+        "Which papers on segmantation have code?"
+    )
+    assert plan.expansions == {} and plan.filters.has_code is None
+    assert "left out on request" in plan.notes[-1]
+    # The index's own analyser is untouched (the edited one is per question).
+    assert labels(plan_chips(analyser.analyse(BINDER_COUNT))) == [
+        "count",
+        "author Harald Binder",
+        "year 2026",
+        "hwo→how",
+    ]
+
+
+def test_table_answers_say_they_are_computed_from_the_records(retriever):
+    from ui.render import Turn, answer_markdown
+
+    plan = retriever.analyser.analyse(BINDER_COUNT)
+    turn = Turn(BINDER_COUNT, "4 papers (author: Harald Binder, year: 2026).", plan=plan, kind="table")
+    turn.finished = True
+    text = answer_markdown(turn, 1, editable=True)
+    assert text.index('class="plan-chips"') < text.index("4 papers")
+    assert "computed from the records" in text and "filter: author: Harald Binder, year: 2026" in text
+    turn.kind = "rag"
+    assert "computed from the records" not in answer_markdown(turn, 1)
+
+
 # --- the served app ----------------------------------------------------------------------------
 
 
@@ -155,9 +250,14 @@ def test_streamed_answer_shows_sources_before_tokens(client):
     first_token = next(
         i
         for i, out in enumerate(updates)
-        if out[1] and text_of(out[1][-1]).strip() and not text_of(out[1][-1]).startswith("*")
+        if out[1] and (t := without_chips(text_of(out[1][-1]))) and not t.startswith("*")
     )
     assert first_cards < first_token
+    # The plan's chips were there before either.
+    first_chips = next(
+        i for i, out in enumerate(updates) if out[1] and 'class="plan-chips"' in text_of(out[1][-1])
+    )
+    assert first_chips <= first_cards
 
 
 def test_code_filter_gives_only_cards_with_the_code_badge(client):
@@ -301,3 +401,51 @@ def test_unreachable_endpoint_is_shown_in_the_chat(assistant, seed_index):
         assert len(chat) == 4 and "cannot reach" in text_of(chat[-1])
     finally:
         demo.close()
+
+
+def reask(client, target: str):
+    """Click a chip (through the API): the first update (it sets the filters panel) and the last."""
+    job = client.submit(target, api_name="/reask")
+    last = job.result(timeout=600)
+    return job.outputs()[0], last
+
+
+def test_removing_a_chip_asks_again_without_it(client):
+    _, (_, chat, _) = ask(client, BINDER_COUNT)
+    answer = text_of(chat[-1])
+    assert "4 papers (author: Harald Binder, year: 2026)" in answer
+    assert "computed from the records" in answer
+    assert re.findall(r'href="#chip-([^"]+)"', answer) == [
+        "1-author:Harald%20Binder",
+        "1-years:2026-2026",
+        "1-spelling:hwo",
+    ]
+
+    # An inferred filter: left out of the plan; the panel shows what it had (nothing).
+    first, (chat, _, *panel) = reask(client, "1-years:2026-2026")
+    answer = text_of(chat[-1])
+    assert len(chat) == 2  # the same turn, answered again
+    assert "18 papers (author: Harald Binder)" in answer
+    assert "filter: author: Harald Binder" in answer and "2026" not in answer.split("records")[-1]
+    assert '<span class="chip removed filter"' in answer and "<s>year 2026</s>" in answer
+    assert first[2:] == ([], "any", "any", [], False)
+    # Put back (↺): the first answer again; then the author left out instead.
+    _, (chat, *_) = reask(client, "1-years:2026-2026")
+    assert "4 papers (author: Harald Binder, year: 2026)" in text_of(chat[-1])
+    _, (chat, *_) = reask(client, "1-author:Harald%20Binder")
+    assert "22 papers (year: 2026)" in text_of(chat[-1])
+    # A chip of no current turn changes nothing.
+    _, (chat, *_) = reask(client, "7-years:2026-2026")
+    _, (_, chat, _) = ask(client, "how many papers are there?")
+    assert len(chat) == 4 and "22 papers (year: 2026)" in text_of(chat[1])
+
+
+def test_removing_a_panel_chip_clears_the_panel(client):
+    _, (_, chat, _) = ask(client, "how many papers did Harald Binder publish?", has_code=True)
+    answer = text_of(chat[-1])
+    assert "1 papers (author: Harald Binder, with code)" in answer
+    assert '<span class="chip filter panel" title="from the filters panel">with code' in answer
+    first, (chat, *_) = reask(client, "1-code:True")
+    assert first[2:] == ([], "any", "any", [], False)  # the code box unticked
+    assert "18 papers (author: Harald Binder)" in text_of(chat[-1])
+    assert "chip removed" not in text_of(chat[-1])  # the panel shows it is gone

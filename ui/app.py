@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -32,6 +33,7 @@ from rag.config import Settings
 from rag.export import to_bibtex, to_csv
 from rag.retrieve import Filters
 from rag.types import Paper
+from ui.chips import parse_chip_target, plan_chips, without, without_filter
 from ui.data import (
     SOURCE_GROUP,
     browse_papers,
@@ -100,6 +102,18 @@ CSS = """
 details.earlier summary { cursor: pointer; margin: 8px 0; color: var(--body-text-color-subdued); }
 a.cite { text-decoration: none; font-weight: 600; }
 .filters-used { font-size: 0.8em; color: var(--body-text-color-subdued); }
+.plan-chips { display: flex; flex-wrap: wrap; gap: 4px; margin: 0 0 6px; }
+#chatbot .chip { display: inline-block; font-size: 0.78em; line-height: 1.5; padding: 0 8px;
+                 border-radius: 10px; border: 1px solid transparent; background: #f3f4f6; color: #374151;
+                 white-space: nowrap; }
+#chatbot .chip.intent { background: #ede9fe; color: #5b21b6; font-weight: 600; }
+#chatbot .chip.filter { background: #dbeafe; color: #1e40af; }
+#chatbot .chip.filter.panel { border-color: #1e40af; border-style: dashed; }
+#chatbot .chip.spelling, #chatbot .chip.expansion { background: #fef3c7; color: #92400e; }
+#chatbot .chip.removed { background: transparent; border-color: #d1d5db; color: #6b7280; }
+#chatbot .chip a.chip-x { text-decoration: none; font-weight: 700; color: inherit; margin-left: 2px; }
+#chatbot .chip a.chip-x:hover { color: #b91c1c; }
+.filters-used.records { font-style: italic; }
 .examples button { font-size: 0.85em; }
 #browse-table .cell-wrap, #browse-table .cell-wrap span { font-family: var(--font); }
 #status p { margin: 0; font-size: 0.9em; }
@@ -119,10 +133,23 @@ a.cite { text-decoration: none; font-weight: 600; }
 """
 
 # Citation links jump to their card: opens folded earlier answers, scrolls, flashes the card.
+# A plan chip's link (× or ↺) is turned into a re-ask through the hidden #chip-target/#chip-go.
 # Handled here because the chat's Markdown renderer would open links in a new tab.
 JS = """
 () => {
   document.addEventListener("click", (event) => {
+    const chip = event.target.closest ? event.target.closest('a[href^="#chip-"]') : null;
+    if (chip) {  // a plan chip's × or ↺: ask again without it (or with it put back)
+      event.preventDefault();
+      event.stopPropagation();
+      const box = document.querySelector("#chip-target textarea, #chip-target input");
+      const go = document.getElementById("chip-go");
+      if (!box || !go) return;
+      box.value = chip.getAttribute("href").slice("#chip-".length);
+      box.dispatchEvent(new Event("input", {bubbles: true}));
+      setTimeout(() => go.click(), 50);
+      return;
+    }
     const link = event.target.closest ? event.target.closest('a[href^="#src-"]') : null;
     if (!link) return;
     const card = document.getElementById(link.getAttribute("href").slice(1));
@@ -275,10 +302,31 @@ def build_app(assistant: Assistant, warmup: Warmup | None = None) -> gr.Blocks:
     }
     exports = ExportFiles()
 
+    def stream_turn(turns: list[Turn]) -> Iterator[tuple[Any, Any]]:
+        """Answer the last of `turns` (its own filters and removed chips): the chat and the
+        sources panel (or gr.skip()) after each event."""
+        turn = turns[-1]
+        try:
+            asking = without(assistant, turn.drops)
+            for event in asking.stream(turn.question, history(turns[:-1]), turn.explicit):
+                if turn.kind == "stopped":  # the Stop button marked this shared turn
+                    return
+                apply_event(turn, event)
+                panel = sources_panel(turns) if event.kind in ("sources", "done") else gr.skip()
+                yield chat_messages(turns), panel
+        except Exception as exc:  # never lose the conversation or the app over one answer
+            turn.error = f"{type(exc).__name__}: {exc}"
+            turn.kind = "error"
+        if turn.kind == "stopped":
+            return
+        turn.finished = True
+        yield chat_messages(turns), sources_panel(turns)
+
     def ask(question, turns, listings, year_from, year_to, cats, has_code):
         """Stream one answer: the sources panel first, then the tokens, then the checked answer."""
         turns = list(turns or [])
         turn = Turn(question=(question or "").strip())
+        turn.explicit = make_filters(listings, year_from, year_to, cats, has_code)
         turns.append(turn)
         yield "", chat_messages(turns), sources_panel(turns), turns
         if warmup is not None and not warmup.done:  # the first question of a fresh start
@@ -288,21 +336,48 @@ def build_app(assistant: Assistant, warmup: Warmup | None = None) -> gr.Blocks:
                 if turn.kind == "stopped":
                     return
             turn.status = ""
-        try:
-            filters = make_filters(listings, year_from, year_to, cats, has_code)
-            for event in assistant.stream(question or "", history(turns[:-1]), filters):
-                if turn.kind == "stopped":  # the Stop button marked this shared turn
-                    return
-                apply_event(turn, event)
-                panel = sources_panel(turns) if event.kind in ("sources", "done") else gr.skip()
-                yield gr.skip(), chat_messages(turns), panel, turns
-        except Exception as exc:  # never lose the conversation or the app over one answer
-            turn.error = f"{type(exc).__name__}: {exc}"
-            turn.kind = "error"
-        if turn.kind == "stopped":
+        for chat, panel in stream_turn(turns):
+            yield gr.skip(), chat, panel, turns
+
+    def reask(target, turns):
+        """A chip of the latest answer was clicked (its link's "<turn>-<key>"): ask that question
+        again without the chip (or with a removed one put back). A filter the panel had set is
+        cleared there; one read from the question is left out of the plan. Yields the chat, the
+        sources, the turns and the panel's listing, years, category and code box."""
+        turns = list(turns or [])
+        parsed = parse_chip_target(target)
+        if not turns or parsed is None or parsed[0] != len(turns) or not turns[-1].editable:
+            yield (gr.skip(),) * 8
             return
-        turn.finished = True
-        yield gr.skip(), chat_messages(turns), sources_panel(turns), turns
+        old, key = turns[-1], parsed[1]
+        chip = (
+            next((c for c in plan_chips(old.plan, old.explicit) if c.key == key), None) if old.plan else None
+        )
+        explicit = old.explicit or Filters()
+        drops, removed = list(old.drops), list(old.removed)
+        if key in drops:  # put back
+            drops.remove(key)
+            removed = [c for c in removed if c.key != key]
+        elif chip is None or not chip.removable:
+            yield (gr.skip(),) * 8
+            return
+        elif chip.origin == "panel":
+            explicit = without_filter(explicit, key)
+        else:
+            drops.append(key)
+            removed.append(chip)
+        turn = Turn(question=old.question, explicit=explicit, drops=drops, removed=removed)
+        turns[-1] = turn
+        panel_values = (
+            explicit.listings,
+            str(explicit.year_from) if explicit.year_from is not None else "any",
+            str(explicit.year_to) if explicit.year_to is not None else "any",
+            explicit.categories,
+            bool(explicit.has_code),
+        )
+        yield chat_messages(turns), sources_panel(turns), turns, *panel_values
+        for chat, panel in stream_turn(turns):
+            yield chat, panel, turns, *(gr.skip(),) * 5
 
     def stop(turns):
         """Mark the running answer as stopped; `cancels=` ends its generator."""
@@ -463,6 +538,10 @@ def build_app(assistant: Assistant, warmup: Warmup | None = None) -> gr.Blocks:
                         )
                         send = gr.Button("Ask", variant="primary", elem_id="send", scale=1, min_width=80)
                         stop_button = gr.Button("Stop", variant="stop", elem_id="stop", scale=1, min_width=80)
+                    # A click on a chip's × or ↺ (the page's JS) writes its target here and
+                    # presses the hidden button: the question is asked again without it.
+                    chip_target = gr.Textbox(visible="hidden", elem_id="chip-target")
+                    chip_go = gr.Button(visible="hidden", elem_id="chip-go")
                     with gr.Row(elem_classes="examples"):
                         example_buttons = [gr.Button(q, size="sm") for q in EXAMPLES]
                     with gr.Row():
@@ -630,6 +709,16 @@ def build_app(assistant: Assistant, warmup: Warmup | None = None) -> gr.Blocks:
                     ask, ask_inputs, ask_outputs, api_visibility="private", **llm
                 )
             )
+        panel = [listing, year_from, year_to, category, has_code]
+        asks.append(
+            chip_go.click(
+                reask,
+                [chip_target, turns_state],
+                [chatbot, sources, turns_state, *panel],
+                api_name="reask",
+                **llm,
+            )
+        )
         for event in asks:
             event.then(
                 after_answer, [turns_state, map_colour], [corpus_plot, cited_button], api_visibility="private"

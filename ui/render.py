@@ -8,7 +8,10 @@ import re
 from dataclasses import dataclass, field
 
 from rag.answer import Source
+from rag.query.filters import Filters
+from rag.query.plan import QueryPlan
 from rag.types import Paper
+from ui.chips import Chip, chips_html, plan_chips
 from ui.mathtext import plain_math
 
 _CITATION_RE = re.compile(r"\[(\d+)\]")
@@ -31,7 +34,15 @@ class Turn:
     filters: str = ""
     error: str = ""
     finished: bool = False
-    plan: object = None  # the QueryPlan of the question (EventKind.PLAN), for the plan chips
+    plan: QueryPlan | None = None  # the QueryPlan of the question (EventKind.PLAN), for the plan chips
+    explicit: Filters | None = None  # what the filters panel set when it was asked
+    drops: list[str] = field(default_factory=list)  # keys of the chips the reader removed
+    removed: list[Chip] = field(default_factory=list)  # those chips, shown struck through
+
+    @property
+    def editable(self) -> bool:
+        """Its chips can be removed: a finished answer (the app allows it on the latest only)."""
+        return self.finished and self.kind not in ("stopped", "error") and self.plan is not None
 
 
 def anchor(turn_no: int, n: int) -> str:
@@ -136,9 +147,22 @@ def sources_panel(turns: list[Turn]) -> str:
     return "".join(parts)
 
 
-def answer_markdown(turn: Turn, turn_no: int) -> str:
-    """What the chat shows for a turn's answer: text with linked citations, or the status."""
+def records_note(turn: Turn) -> str:
+    """Under a computed answer: that it was counted from the records, and over which papers."""
+    plan = turn.plan
+    scope = (plan.filters.describe() if plan else turn.filters) or "all papers"
+    if plan and plan.sides:
+        scope += "; " + "; ".join(f"{s.label}: {s.filters.describe() or 'all papers'}" for s in plan.sides)
+    return f"computed from the records (no language model) · filter: {scope}"
+
+
+def answer_markdown(turn: Turn, turn_no: int, editable: bool = False) -> str:
+    """What the chat shows for a turn's answer: the plan's chips, then the text with linked
+    citations (or the status), then the filters it used."""
     parts = []
+    if turn.plan is not None:
+        chips = plan_chips(turn.plan, turn.explicit)
+        parts.append(chips_html(chips, turn_no, editable and turn.editable, turn.removed))
     if turn.answer:
         parts.append(link_citations(turn.answer, turn_no, turn.sources))
     elif turn.status and not turn.finished:
@@ -147,16 +171,20 @@ def answer_markdown(turn: Turn, turn_no: int) -> str:
         parts.append("*(stopped)*")
     if turn.error and turn.error not in turn.answer:
         parts.append(f"**Error:** {html.escape(turn.error)}")
-    if turn.finished and turn.filters:
+    if turn.finished and turn.kind == "table":
+        parts.append(f'<span class="filters-used records">{html.escape(records_note(turn))}</span>')
+    elif turn.finished and turn.filters:
         parts.append(f'<span class="filters-used">filters: {html.escape(turn.filters)}</span>')
     return "\n\n".join(parts)
 
 
 def chat_messages(turns: list[Turn]) -> list[dict]:
+    """The chat's messages; only the latest answer's chips can be removed (removing one asks
+    that question again, which would make the answers after an earlier one stale)."""
     messages = []
     for i, turn in enumerate(turns, start=1):
         messages.append({"role": "user", "content": turn.question or "(empty question)"})
-        messages.append({"role": "assistant", "content": answer_markdown(turn, i)})
+        messages.append({"role": "assistant", "content": answer_markdown(turn, i, editable=i == len(turns))})
     return messages
 
 
