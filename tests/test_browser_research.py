@@ -1,9 +1,10 @@
 """What researchers reach for, in a real headless Chromium: the cited papers of an answer and any
 filtered set in Browse as BibTeX downloads (parsed back with bibtexparser), a researcher's
 co-authors on Overview (clicking one filters Browse), LaTeX in titles shown without dollar
-signs, the labelled corpus map, and the first answer after a fresh start of `rag ui` (warm
-start: the page is usable at once, the models load in the background). Screenshots of every
-step go to test-artifacts/."""
+signs, the labelled corpus map, the query plan as chips above an answer (removing one asks
+again without it), and the first answer after a fresh start of `rag ui` (warm start: the page
+is usable at once, the models load in the background). Screenshots of every step go to
+test-artifacts/."""
 
 from __future__ import annotations
 
@@ -276,6 +277,118 @@ def test_coauthor_view_and_click_through_to_browse(app_url, browser, downloads):
     legend = driver.find_element(By.ID, "corpus-map").text
     assert "ecg" in legend.lower() and " · " in legend, legend[:300]
     shot(driver, "r06-corpus-map-topics")
+    only_local_requests(driver)
+
+
+# --- the plan as chips ------------------------------------------------------------------------------
+
+
+def last_answer(driver):
+    from selenium.webdriver.common.by import By
+
+    return driver.find_elements(By.CSS_SELECTOR, "#chatbot .message.bot, #chatbot [data-testid='bot']")[-1]
+
+
+def chips(driver) -> dict[str, str]:
+    """The latest answer's chips: label (without its × or ↺) -> their classes."""
+    from selenium.webdriver.common.by import By
+
+    found = last_answer(driver).find_elements(By.CSS_SELECTOR, ".plan-chips .chip")
+    return {c.text.rstrip("×↺ ").strip(): c.get_attribute("class") for c in found}
+
+
+def click_chip(driver, label: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    chip = next(
+        c
+        for c in last_answer(driver).find_elements(By.CSS_SELECTOR, ".plan-chips .chip")
+        if c.text.rstrip("×↺ ").strip() == label
+    )
+    chip.find_element(By.CSS_SELECTOR, "a.chip-x").click()
+
+
+def answer_with(driver, text: str, timeout: float = 120) -> str:
+    return wait_for(
+        lambda: (lambda t: t if text in t else None)(bot_text(driver)), timeout, f"an answer with {text!r}"
+    )
+
+
+def show_answer_top(driver) -> None:
+    """Scroll the chat to the latest answer's chips (once its last update, which scrolls the
+    chat to the bottom, has arrived)."""
+    from selenium.webdriver.common.by import By
+
+    time.sleep(1.5)
+    chips_row = last_answer(driver).find_element(By.CSS_SELECTOR, ".plan-chips")
+    driver.execute_script(
+        """const row = arguments[0];
+        let box = row.parentElement;  // up to the chat's scrolling box
+        const scrolls = (b) => b.scrollHeight > b.clientHeight + 2
+          && getComputedStyle(b).overflowY !== "visible";
+        while (box && !scrolls(box)) box = box.parentElement;
+        if (box) box.scrollTop += row.getBoundingClientRect().top - box.getBoundingClientRect().top - 48;
+        window.scrollTo(0, 0);""",
+        chips_row,
+    )
+    time.sleep(0.5)
+
+
+def test_plan_chips_and_removing_one_asks_again(app_url, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    driver = browser
+    box = open_app(driver, app_url)
+    box.send_keys("hwo many papers did Harald Binder publish in 2026?")
+    box.send_keys(Keys.ENTER)
+    answer = answer_with(driver, "computed from the records")
+    assert "4 papers (author: Harald Binder, year: 2026)" in answer
+    assert "filter: author: Harald Binder, year: 2026" in answer
+    shown = chips(driver)
+    assert list(shown) == ["count", "author Harald Binder", "year 2026", "hwo→how"], shown
+    assert "intent" in shown["count"] and "spelling" in shown["hwo→how"]
+    # The chips stand above the answer's text.
+    top = last_answer(driver)
+    chips_y = top.find_element(By.CSS_SELECTOR, ".plan-chips").location["y"]
+    text_y = next(p for p in top.find_elements(By.TAG_NAME, "p") if "4 papers" in p.text).location["y"]
+    assert chips_y < text_y
+    show_answer_top(driver)
+    shot(driver, "r10-plan-chips")
+
+    # Removing the inferred year asks again: all of Binder's papers, the year struck through.
+    messages = bot_messages(driver)
+    click_chip(driver, "year 2026")
+    answer = answer_with(driver, "18 papers (author: Harald Binder)")
+    assert "filter: author: Harald Binder" in answer and "year: 2026" not in answer
+    shown = chips(driver)
+    assert "year 2026" in shown and "removed" in shown["year 2026"], shown
+    assert "author Harald Binder" in shown and "removed" not in shown["author Harald Binder"]
+    assert bot_messages(driver) == messages  # the same question answered again, not a new turn
+    show_answer_top(driver)
+    shot(driver, "r11-chip-removed")
+    # ↺ puts it back.
+    click_chip(driver, "year 2026")
+    answer_with(driver, "4 papers (author: Harald Binder, year: 2026)")
+    assert "removed" not in chips(driver)["year 2026"]
+
+    # A filter set in the panel: its chip is marked so; removing it unticks the box.
+    code_box = driver.find_element(By.CSS_SELECTOR, "#f-code input")
+    code_box.click()
+    box = wait_for(lambda: visible(driver, "#question textarea, #question input"), 10, "the question box")
+    box.send_keys("how many papers did Harald Binder publish?")
+    box.send_keys(Keys.ENTER)
+    answer_with(driver, "1 papers (author: Harald Binder, with code)")
+    assert "panel" in chips(driver)["with code"]
+    assert code_box.is_selected()
+    show_answer_top(driver)
+    shot(driver, "r12-panel-chip")
+    click_chip(driver, "with code")
+    answer_with(driver, "18 papers (author: Harald Binder)")
+    wait_for(lambda: not code_box.is_selected(), 10, "the code box unticked")
+    assert "with code" not in chips(driver)
+    show_answer_top(driver)
+    shot(driver, "r13-panel-chip-removed")
     only_local_requests(driver)
 
 
