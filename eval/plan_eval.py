@@ -2,9 +2,9 @@
 right (the papers listed or counted, the number, the field; for questions answered from
 abstracts, the gold papers among the sources)?
 
-    python -m eval.plan_eval [--split dev|heldout] [--answers] [-v]
+    python -m eval.plan_eval [--split dev|heldout|heldout2|all] [--answers] [-v]
 
-Questions live in eval/plan/{dev,heldout}.jsonl; the format is eval/plan/README.md.
+Questions live in eval/plan/{dev,heldout,heldout2}.jsonl; the format is eval/plan/README.md.
 """
 
 from __future__ import annotations
@@ -169,13 +169,13 @@ def run(split: str, answers: bool, verbose: bool) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", choices=["dev", "heldout", "all"], default="dev")
+    parser.add_argument("--split", choices=["dev", "heldout", "heldout2", "all"], default="dev")
     parser.add_argument(
         "--answers", action="store_true", help="also check the answers (table answers and sources)"
     )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
-    for split in ["dev", "heldout"] if args.split == "all" else [args.split]:
+    for split in ["dev", "heldout", "heldout2"] if args.split == "all" else [args.split]:
         run(split, args.answers, args.verbose)
     return 0
 

@@ -12,9 +12,29 @@ ANSWER_PROMPT = """Sources:
 
 Question: {question}
 
-Answer from the sources. Write one bullet per source that answers the question: the paper's
-title, a colon, one sentence on what it says that answers the question, and the source's
-number in square brackets at the end. Leave out sources that do not answer the question."""
+Answer in one or two sentences from the sources, copying numbers, names and units exactly as
+the sources write them; if the question asks two things, answer both. End each sentence with
+the number of its source in square brackets. If no source answers it, say so."""
+
+TOPIC_LIST_HEADER = "{n} listed papers are about “{topic}”{scope}:"
+TOPIC_LIST_ITEM = "{n}. {label} ({year}, {owner}): {evidence} [{n}]"
+TOPIC_SYNTHESIS_PROMPT = """Sources:
+{sources}
+
+Question: {question}
+
+The papers above are already listed for the reader. In at most three sentences, say what they
+have in common or how they differ, each sentence ending with the numbers of its sources in
+square brackets. Do not list the papers again."""
+
+SYNTHESIS_UNAVAILABLE = "(The papers above are computed from the records; no summary: {reason})"
+NEAR_MISS = (
+    "The listings don't cover {combination} together: no listed paper is about all of them. "
+    "The nearest for each part:"
+)
+NOTHING_ON_TOPIC = "The listings don't cover {combination}: no listed paper is about it. The nearest: {refs}."
+NEAR_MISS_FACET = "- {facet}: {refs}"
+NEAR_MISS_NONE = "- {facet}: no listed paper"
 
 SOURCE_TEMPLATE = """[{n}] {label} ({who}{year}; listing: {owner})
 {evidence}"""

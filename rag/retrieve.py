@@ -136,6 +136,14 @@ class Retriever:
             chunk_ids.setdefault(pid, []).append(chunk_id)
         return order, sims, chunk_ids
 
+    def similarities(self, text: str, paper_ids: list[str]) -> dict[str, float]:
+        """Each of these papers' best chunk similarity to `text` (papers with no chunk: absent)."""
+        if not paper_ids:
+            return {}
+        allowed = np.zeros(len(self.index.papers), dtype=bool)
+        allowed[[self.index.position[pid] for pid in paper_ids]] = True
+        return self.dense(text, len(paper_ids), allowed)[1]
+
     def chunk_texts(self, chunk_ids: list[str]) -> dict[str, str]:
         if not chunk_ids:
             return {}

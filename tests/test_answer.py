@@ -68,10 +68,14 @@ def test_unreachable_endpoint_is_a_clear_message(seed_index):
     settings = seed_index.model_copy(
         update={"openai_base_url": f"http://127.0.0.1:{free_port()}/v1", "openai_api_key": "sk-secret-123"}
     )
-    answer = Assistant(settings).ask("Which papers use state space models?")
+    assistant = Assistant(settings)
+    answer = assistant.ask("How do structured state space models perform on ECG data?")
     assert answer.kind == "error"
     assert "cannot reach the LLM endpoint http://127.0.0.1:" in answer.answer
     assert "sk-secret-123" not in json.dumps(answer.to_json())
+    listed = assistant.ask("Which papers use state space models?")  # computed: the list stands
+    assert listed.citations and "cannot reach the LLM endpoint" in listed.answer
+    assert listed.answer.index("[1]") < listed.answer.index("cannot reach")
 
 
 def test_embedded_server_starts_restarts_and_stops(seed_index):

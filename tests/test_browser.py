@@ -102,6 +102,26 @@ def open_tab(driver, name: str) -> None:
     tab.click()
 
 
+def click_last_citation(driver, attempts: int = 5) -> str:
+    """Click the answer's last citation link; the chat may re-render once more after the answer
+    is done (the chips, the map), so a link found a moment ago can be stale: find it again."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    for attempt in range(attempts):
+        try:
+            link = driver.find_elements(By.CSS_SELECTOR, "#chatbot a.cite")[-1]
+            target = link.get_attribute("href").split("#")[1]
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", link)
+            link.click()
+            return target
+        except StaleElementReferenceException:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
+    raise AssertionError("unreachable")
+
+
 def test_ask_follow_citation_browse_overview(app_url, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -128,15 +148,13 @@ def test_ask_follow_citation_browse_overview(app_url, browser):
     shot(driver, "03-answer")
 
     # A citation link scrolls to its card and flashes it.
-    links = wait_for(
+    wait_for(
         lambda: driver.find_elements(By.CSS_SELECTOR, "#chatbot a.cite"),
         10,
         f"a citation link in {answer[:200]!r}",
     )
-    target = links[-1].get_attribute("href").split("#")[1]
     handles = len(driver.window_handles)
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", links[-1])
-    links[-1].click()
+    target = click_last_citation(driver)
     card = driver.find_element(By.ID, target)
     wait_for(lambda: "flash" in card.get_attribute("class"), 5, "the cited card to flash")
     time.sleep(1)  # smooth scrolling

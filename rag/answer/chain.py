@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 from rag import prompts
-from rag.answer import compare, refusal
+from rag.answer import compare, lists, refusal
 from rag.answer.generate import Generated, select_evidence, source_block, stream_answer
+from rag.answer.members import Membership, membership
 from rag.answer.records import Answer, AnswerKind, Event, EventKind, Source
 from rag.answer.rewrite import is_followup, rewrite
-from rag.answer.table import answer_from_table, topic_member_hits
+from rag.answer.table import answer_from_table
 from rag.config import Settings, get_settings
 from rag.index import PaperIndex
 from rag.llm import LLM, LLMUnavailable
@@ -24,11 +25,14 @@ from rag.query import lexicon as lx
 from rag.query.filters import Filters
 from rag.query.plan import Intent, QueryPlan
 from rag.retrieve import Retriever
+from rag.types import SearchHit
 
 MAX_QUESTION_CHARS = 2000
-PROMPT_PAPERS = 5  # papers given to the model for a factual question
-EVIDENCE_SENTENCES = 2  # per paper
-LIST_PAPERS, LIST_EVIDENCE = 8, 1  # a topic list wants breadth: more papers, one sentence each
+PROMPT_PAPERS = 3  # papers given to the model for a factual question: the best and runners-up
+FACT_TOP_SENTENCES = 5  # of the best paper's abstract (numbers asked for are rarely in its first two)
+FACT_RUNNER_SENTENCES = 2
+EVIDENCE_SENTENCES = FACT_RUNNER_SENTENCES
+LIST_PAPERS = 8  # of a topic list, the model sees the first few for its synthesis
 LIST_SOURCES = 25  # members of a topic list shown as sources
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
@@ -187,22 +191,67 @@ class _Run:
             yield from self.comparison(plan)
             return
         yield Event(EventKind.STATUS, "searching the papers")
-        listing = plan.intent is Intent.TOPIC_LIST
-        n_papers, n_sentences = (
-            (LIST_PAPERS, LIST_EVIDENCE) if listing else (PROMPT_PAPERS, EVIDENCE_SENTENCES)
+        found = membership(plan, self.a.retriever) if plan.topic else None
+        listing = plan.intent is Intent.TOPIC_LIST and found is not None and not found.members
+        if found is not None and (found.near_miss() or listing) and plan.unheld is None and not plan.paper_id:
+            yield from self.near_miss(found)
+            return
+        if plan.intent is Intent.TOPIC_LIST and found is not None and found.members:
+            yield from self.topic_list(plan, found.members[:LIST_SOURCES])
+            return
+        yield from self.fact(plan)
+
+    def topic_list(self, plan: QueryPlan, members: list[SearchHit]) -> Iterator[Event]:
+        """The whole list at once, computed; then at most three sentences of synthesis."""
+        self.timings["retrieval_s"] = self.clock()
+        sources = select_evidence(self.a.retriever.embed_model, self.standalone, members, 1)
+        text = lists.topic_list_text(plan, sources)
+        yield Event(EventKind.SOURCES, sources)
+        self.timings["first_token_s"] = self.clock()
+        yield Event(EventKind.TOKEN, text)
+        checks: dict[str, object] = {"members": len(members)}
+        if not self.a.generate:
+            yield self.answer(text, AnswerKind.SOURCES, sources, lists.cited(sources), checks=checks)
+            return
+        yield Event(EventKind.TOKEN, "\n\n")
+        prompt = lists.synthesis_prompt(self.standalone, sources[:LIST_PAPERS])
+        result = yield from self.generated(prompt, sources[:LIST_PAPERS])
+        if result.error:  # the list stands; only the model's synthesis is missing
+            notice = prompts.SYNTHESIS_UNAVAILABLE.format(reason=result.error)
+            yield Event(EventKind.TOKEN, notice)
+            full, checks["llm_error"] = text + "\n\n" + notice, result.error
+        else:
+            full = f"{text}\n\n{result.text}".strip()
+        cited = sorted(set(lists.cited(sources)) | set(result.cited))
+        yield self.answer(full, AnswerKind.RAG, sources, cited, checks={**result.checks, **checks})
+
+    def near_miss(self, found: Membership) -> Iterator[Event]:
+        """No paper covers every facet (or a listed topic): say so, and show the nearest per facet."""
+        self.timings["retrieval_s"] = self.clock()
+        nearest = found.nearest()
+        hits = list({h.paper.paper_id: h for group in nearest.values() for h in group}.values())
+        sources = select_evidence(self.a.retriever.embed_model, self.standalone, hits, 1)
+        text = refusal.near_miss_text(nearest, sources)
+        yield Event(EventKind.SOURCES, sources)
+        self.timings["first_token_s"] = self.clock()
+        yield Event(EventKind.TOKEN, text)
+        yield self.answer(text, AnswerKind.REFUSAL, sources, refused=True, checks={"reason": "near miss"})
+
+    def fact(self, plan: QueryPlan) -> Iterator[Event]:
+        """The best paper's FACT_TOP_SENTENCES sentences and runners-up's FACT_RUNNER_SENTENCES."""
+        result = self.a.retriever.search(
+            self.standalone, k=max(PROMPT_PAPERS, self.a.settings.top_k), plan=plan
         )
-        result = self.a.retriever.search(self.standalone, k=max(n_papers, self.a.settings.top_k), plan=plan)
-        hits = result.hits[:n_papers]
-        if listing and plan.topic:
-            # A topic list's sources are every member (decided as for computed lists), best first;
-            # the model sees the first LIST_PAPERS of them.
-            hits = topic_member_hits(plan, self.a.retriever)[:LIST_SOURCES] or hits
+        hits = result.hits[:PROMPT_PAPERS]
         self.timings["retrieval_s"] = self.clock()
         if not hits:
             text = prompts.NO_PAPERS_MATCH_FILTERS.format(filters=result.filters.describe() or "none")
             yield self.answer(text, AnswerKind.REFUSAL, refused=True)
             return
-        sources = select_evidence(self.a.retriever.embed_model, self.standalone, hits, n_sentences)
+        embed = self.a.retriever.embed_model
+        sources = select_evidence(embed, self.standalone, hits[:1], FACT_TOP_SENTENCES) + select_evidence(
+            embed, self.standalone, hits[1:], FACT_RUNNER_SENTENCES, start=2
+        )
         missing = refusal.unheld_reason(plan, hits, PROMPT_PAPERS)
         best_sim = max(h.dense_sim or 0.0 for h in hits)
         expanded = {w for typed in plan.expansions for w in lx.words(typed)}  # the corpus has a term for them
@@ -213,23 +262,13 @@ class _Run:
             yield Event(EventKind.SOURCES, sources)
             self.timings["first_token_s"] = self.clock()
             yield Event(EventKind.TOKEN, text)
-            yield self.answer(
-                text,
-                AnswerKind.REFUSAL,
-                sources,
-                refused=True,
-                checks={
-                    "best_similarity": round(best_sim, 3),
-                    "unknown_words": unknown,
-                    "reason": missing or "weak retrieval",
-                },
-            )
+            reason = missing or "weak retrieval"
+            checks = {"best_similarity": round(best_sim, 3), "unknown_words": unknown, "reason": reason}
+            yield self.answer(text, AnswerKind.REFUSAL, sources, refused=True, checks=checks)
             return
         yield Event(EventKind.SOURCES, sources)
-        user_prompt = prompts.ANSWER_PROMPT.format(
-            sources=source_block(sources[:n_papers]), question=self.standalone
-        )
-        yield from self.generation(user_prompt, sources, {"best_similarity": round(best_sim, 3)})
+        prompt = prompts.ANSWER_PROMPT.format(sources=source_block(sources), question=self.standalone)
+        yield from self.generation(prompt, sources, {"best_similarity": round(best_sim, 3)})
 
     def comparison(self, plan: QueryPlan) -> Iterator[Event]:
         yield Event(EventKind.STATUS, "searching each side")
@@ -247,10 +286,8 @@ class _Run:
             compare.compare_prompt(self.standalone, shown), sources, {"empty_sides": empty}
         )
 
-    def generation(self, user_prompt: str, sources: list[Source], checks: dict) -> Iterator[Event]:
-        if not self.a.generate:
-            yield self.answer("", AnswerKind.SOURCES, sources, checks=checks)
-            return
+    def generated(self, user_prompt: str, sources: list[Source]) -> Generator[Event, None, Generated]:
+        """Stream the model's tokens; return its checked text."""
         result: Generated | None = None
         for item in stream_answer(self.a.llm, user_prompt, sources, self.timings, self.clock):
             if isinstance(item, Generated):
@@ -258,6 +295,13 @@ class _Run:
             else:
                 yield item
         assert result is not None
+        return result
+
+    def generation(self, user_prompt: str, sources: list[Source], checks: dict) -> Iterator[Event]:
+        if not self.a.generate:
+            yield self.answer("", AnswerKind.SOURCES, sources, checks=checks)
+            return
+        result = yield from self.generated(user_prompt, sources)
         kind = AnswerKind.ERROR if result.error else AnswerKind.RAG
         yield self.answer(
             result.text,

@@ -7,8 +7,8 @@ import dataclasses
 
 from rag import prompts
 from rag.answer.generate import select_evidence, source_block
+from rag.answer.members import membership
 from rag.answer.records import Source
-from rag.answer.table import topic_member_hits
 from rag.query.plan import QueryPlan
 from rag.retrieve import Retriever
 
@@ -21,10 +21,16 @@ def side_sources(plan: QueryPlan, retriever: Retriever, question: str) -> list[t
     for topic lists), best first. The prompt numbers the first few of each side."""
     groups: list[tuple[str, list[Source]]] = []
     for side in plan.sides:
+        own_topic = bool(side.topic) and side.topic != plan.topic  # a facet of the question
         side_plan = dataclasses.replace(
-            plan, filters=side.filters.merged(plan.filters), sides=[], topic=side.topic or plan.topic
+            plan,
+            filters=side.filters.merged(plan.filters),
+            sides=[],
+            topic=side.topic or plan.topic,
+            facets=[side.topic] if own_topic else plan.facets,
+            conjuncts=[[side.topic]] if own_topic else plan.conjuncts,
         )
-        hits = topic_member_hits(side_plan, retriever) if side_plan.topic else []
+        hits = membership(side_plan, retriever).members if side_plan.topic else []
         sources = select_evidence(retriever.embed_model, question, hits, SENTENCES_PER_PAPER, side=side.label)
         groups.append((side.label, sources))
     return groups

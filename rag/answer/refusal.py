@@ -8,6 +8,7 @@ import re
 from rapidfuzz import fuzz, process
 
 from rag import prompts
+from rag.answer.records import Source
 from rag.query import lexicon as lx
 from rag.query.plan import QueryPlan
 from rag.types import SearchHit
@@ -62,3 +63,24 @@ def weak_retrieval(best_sim: float, topic_words: list[str], unknown: list[str]) 
 
 def refusal_text(reason: str | None) -> str:
     return prompts.REFUSAL_NOT_IN_RECORDS.format(what=reason) if reason else prompts.REFUSAL_NO_EVIDENCE
+
+
+def near_miss_text(nearest: dict[str, list[SearchHit]], sources: list[Source]) -> str:
+    """ "The listings don't cover A and B together … A: X [1], Y [2]; B: …", or for one part,
+    "The listings don't cover A … The nearest: X [1], Y [2]." """
+    number = {s.paper.paper_id: s.n for s in sources}
+
+    def refs(hits: list[SearchHit]) -> str:
+        return ", ".join(f"{h.paper.label} [{number[h.paper.paper_id]}]" for h in hits)
+
+    quoted = " and ".join(f"“{f}”" for f in nearest)
+    if len(nearest) == 1:
+        return prompts.NOTHING_ON_TOPIC.format(combination=quoted, refs=refs(next(iter(nearest.values()))))
+    lines = [prompts.NEAR_MISS.format(combination=quoted)]
+    for facet, hits in nearest.items():
+        lines.append(
+            prompts.NEAR_MISS_FACET.format(facet=facet, refs=refs(hits))
+            if hits
+            else prompts.NEAR_MISS_NONE.format(facet=facet)
+        )
+    return "\n".join(lines)

@@ -4,27 +4,22 @@ handler cites what it lists and returns the computed facts (`checks`) beside the
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from rag import prompts
+from rag.answer.members import membership
 from rag.corpus.names import author_key, name_matches
-from rag.query import lexicon as lx
 from rag.query.filters import Filters
 from rag.query.plan import Intent, QueryPlan
 from rag.retrieve import Retriever
-from rag.types import Paper, SearchHit
+from rag.types import Paper
 
 LIST_LIMIT = 25  # papers shown in a list answer; the rest are counted
 COUNT_LIMIT = 10  # papers shown under a count
 TOP_COAUTHORS = 5
 COMPARE_SHOWN = 3  # newest papers cited per side under a counted comparison
-TOPIC_CANDIDATES = 50  # hybrid-search candidates a topic membership is decided over
-MEMBER_SIM = 0.55  # a candidate matching no facet word is a member above this dense similarity
-FACET_WORD_SHARE = 0.66  # share of a facet's distinctive words a member's abstract must hold
-COMMON_WORD_SHARE = 0.2  # a word in more than this share of papers does not decide membership
 
 
 @dataclass
@@ -65,56 +60,8 @@ class Context:
         return ", ".join(p for p in parts if p)
 
 
-def topic_member_hits(plan: QueryPlan, retriever: Retriever) -> list[SearchHit]:
-    """Hits about the plan's topic, in search order: hybrid-search candidates that hold most
-    words of every facet, or are very close to the topic by dense similarity."""
-    result = retriever.search(plan.topic, k=TOPIC_CANDIDATES, plan=plan)
-    facets = [
-        (distinctive(lx.words(f), retriever), facet_alternatives(f, plan.expansions))
-        for f in plan.facets
-        if lx.words(f)
-    ]
-    members = []
-    for hit in result.hits:
-        text = lx.words(f"{hit.paper.title or ''} {hit.paper.abstract}")
-        covered = all(facet_covered(words, alternatives, text) for words, alternatives in facets)
-        if covered or (hit.dense_sim or 0.0) >= MEMBER_SIM:
-            members.append(hit)
-    return members
-
-
-def facet_alternatives(facet: str, expansions: dict[str, str]) -> list[set[str]]:
-    """The corpus terms the plan expanded a facet's words to ("heart signals" -> {ecg, ...});
-    a paper holding any word of one of them covers the facet."""
-    words = lx.words(facet)
-    return [lx.words(term) for typed, term in expansions.items() if lx.words(typed) <= words]
-
-
-def facet_covered(words: set[str], alternatives: list[set[str]], text: set[str]) -> bool:
-    if len(words & text) >= math.ceil(FACET_WORD_SHARE * len(words)):
-        return True
-    return any(alt & text for alt in alternatives)
-
-
-_DOC_FREQ: dict[int, tuple[int, Counter[str]]] = {}
-
-
-def distinctive(words: set[str], retriever: Retriever) -> set[str]:
-    """A facet's words without those most papers use ("data" in "speech data"); all if every one is."""
-    key = id(retriever.index)
-    if key not in _DOC_FREQ:  # once per loaded index
-        papers = retriever.index.papers
-        _DOC_FREQ[key] = (
-            len(papers),
-            Counter(w for p in papers for w in lx.words(f"{p.title or ''} {p.abstract}")),
-        )
-    n, df = _DOC_FREQ[key]
-    rare = {w for w in words if df[w] <= COMMON_WORD_SHARE * n}
-    return rare or words
-
-
 def topic_members(plan: QueryPlan, retriever: Retriever) -> list[Paper]:
-    return [h.paper for h in topic_member_hits(plan, retriever)]
+    return [h.paper for h in membership(plan, retriever).members]
 
 
 def newest_first(papers: list[Paper]) -> list[Paper]:

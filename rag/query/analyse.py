@@ -50,6 +50,7 @@ class QueryAnalyser:
         if explicit is not None:
             plan.filters = explicit.merged(plan.filters)
         plan.facets = cues.facets()
+        plan.conjuncts = cues.conjuncts()
         plan.topic = " ".join(plan.facets)
         papers = found.values("paper")
         if papers:
@@ -156,7 +157,7 @@ class QueryAnalyser:
             plan.paper_id = plan.paper_id if plan.intent is Intent.FACT else None
             plan.paper_label = plan.paper_label if plan.paper_id else None
         if plan.intent.from_table and plan.intent not in (Intent.NEWEST, Intent.OLDEST, Intent.COUNT):
-            plan.topic, plan.facets = "", []
+            plan.topic, plan.facets, plan.conjuncts = "", [], []
 
     def profile_plan(self, plan: QueryPlan, stat: str) -> None:
         """A profile statistic of a person: theirs is their own listing; unstated means unheld."""
@@ -381,6 +382,23 @@ class Cues:
         if self.profile_stat() in ("h-index", "citations"):
             return Unheld("citation metrics for that researcher" if has_person else "citation counts", [])
         return None
+
+    def conjuncts(self) -> list[list[str]]:
+        """The facets grouped into the parts a paper must all cover: a new part starts at a
+        joining preposition ("for", "in", "applied to"); within a part, facets are alternatives
+        or elaborations ("state space models (SSMs such as S4, or Mamba)")."""
+        groups: list[list[str]] = [[]]
+        run: list[str] = []
+        for tok in self.topical + [Token("", "", 0, 0)]:  # a sentinel closes the last run
+            if _is_topic_word(tok.norm):
+                run.append(tok.text)
+                continue
+            if run:
+                groups[-1].append(" ".join(run))
+                run = []
+            if tok.norm in lx.CONJUNCT_JOINERS and groups[-1]:
+                groups.append([])
+        return [g for g in groups if g]
 
     def facets(self) -> list[str]:
         """Runs of topic words, split where a joiner or a stop word stands between them."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from rapidfuzz import process
+from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
 from rag.query import lexicon as lx
@@ -19,6 +19,7 @@ from rag.types import Paper
 
 TYPO_MIN_LENGTH = 4
 TYPO_CANDIDATES = 8
+SHORT_FORM_SCORE = 80  # rapidfuzz ratio for a word more than two edits from its corpus form
 _ACRONYM_RE = re.compile(r"\(([A-Z][A-Za-z0-9-]*[A-Z][A-Za-z0-9]*?)s?\)")
 _WORDS_BEFORE = 80  # characters before "(" where a long form is looked for
 
@@ -108,10 +109,13 @@ class Expander:
             score_cutoff=limit,
             limit=TYPO_CANDIDATES,
         )
-        if not near:
-            return None
-        best = min(near, key=lambda m: (m[1], -self.frequency[m[0]]))
-        return best[0]
+        if near:
+            return min(near, key=lambda m: (m[1], -self.frequency[m[0]]))[0]
+        # Else a shortened or garbled form close to one corpus word ("imgs" -> "images").
+        close = process.extractOne(
+            word, self.by_letter.get(word[0], []), scorer=fuzz.ratio, score_cutoff=SHORT_FORM_SCORE
+        )
+        return close[0] if close else None
 
     def known(self, word: str) -> bool:
         return word in self.vocabulary or lx.singular(word) in self.vocabulary or word in lx.KNOWN_WORDS

@@ -217,6 +217,9 @@ UNHELD_PHRASES = {
 
 # Words that join a topic's separable parts ("reinforcement learning for robotic surgery").
 FACET_JOINERS = _set("for in on with and applied to + & using via across between")
+# Of those, the ones that make a conjunction a paper must cover as a whole ("federated learning
+# for mammography"); "and" lists alternatives as often as not ("ECG and EEG papers").
+CONJUNCT_JOINERS = FACET_JOINERS - {"and", "+", "&"}
 
 # Listing aliases the pages do not print themselves: the group page never names its head.
 LISTING_ALIASES = {

@@ -80,6 +80,9 @@ class QueryPlan:
     filters: Filters = dataclasses.field(default_factory=Filters)
     topic: str = ""  # what remains after entities, cues and stop words
     facets: list[str] = dataclasses.field(default_factory=list)  # the topic's separable parts
+    conjuncts: list[list[str]] = dataclasses.field(
+        default_factory=list
+    )  # facets grouped: a paper covers every group
     sides: list[Side] = dataclasses.field(default_factory=list)
     k: int | None = None  # "the three most recent"
     paper_id: str | None = None  # a paper the question names

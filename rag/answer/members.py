@@ -1,0 +1,114 @@
+"""Which papers are about a topic: hybrid-search candidates kept when they hold every facet of
+the plan's topic (its words, or the corpus terms the plan expanded them to), or are very close
+to it by dense similarity. Topic lists, counts and comparison sides all decide membership here,
+and a topic whose facets no single paper covers is a near miss the chain refuses."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+from rag.query import lexicon as lx
+from rag.query.plan import QueryPlan
+from rag.retrieve import Retriever
+from rag.types import SearchHit
+
+TOPIC_CANDIDATES = 50  # hybrid-search candidates a topic membership is decided over
+MEMBER_SIM = 0.55  # a candidate matching no facet word is a member above this dense similarity
+FACET_WORD_SHARE = 0.66  # share of a facet's distinctive words a member's abstract must hold
+COMMON_WORD_SHARE = 0.2  # a word in more than this share of papers does not decide membership
+NEAREST_PER_FACET = 2  # papers shown for each facet when no paper covers them all
+
+
+@dataclass
+class Membership:
+    members: list[SearchHit]  # about the topic, in search order
+    by_facet: dict[str, list[SearchHit]] = field(default_factory=dict)  # candidates holding each facet
+    candidates: list[SearchHit] = field(default_factory=list)  # all searched, best first
+
+    def near_miss(self) -> bool:
+        """Two or more facets, each held by some paper, but no paper about all of them together."""
+        return len(self.by_facet) >= 2 and all(self.by_facet.values()) and not self.members
+
+    def nearest(self) -> dict[str, list[SearchHit]]:
+        """The closest papers for each facet; for a one-facet topic, the closest candidates."""
+        if len(self.by_facet) == 1:
+            return {facet: self.candidates[:NEAREST_PER_FACET] for facet in self.by_facet}
+        return {facet: hits[:NEAREST_PER_FACET] for facet, hits in self.by_facet.items()}
+
+
+def membership(plan: QueryPlan, retriever: Retriever) -> Membership:
+    """A candidate holds a part of the topic (plan.conjuncts: facets a joining preposition
+    separates) when it holds one of the part's facets by its words (or the plan's expansions of
+    them), or by dense similarity: to the whole topic when it has one part, to each part on its
+    own when it has several (a federated chest X-ray paper is close to "federated learning for
+    mammography" as a whole, not to "mammography"). Members hold every part."""
+    result = retriever.search(plan.topic, k=TOPIC_CANDIDATES, plan=plan)
+    parts = {" ".join(group): group for group in _parts(plan)}
+    ids = [h.paper.paper_id for h in result.hits]
+    close = (
+        {name: retriever.similarities(facet_text(name, plan.expansions), ids) for name in parts}
+        if len(parts) > 1
+        else {name: {h.paper.paper_id: h.dense_sim or 0.0 for h in result.hits} for name in parts}
+    )
+    lexical = {
+        f: (distinctive(lx.words(f), retriever), facet_alternatives(f, plan.expansions))
+        for group in parts.values()
+        for f in group
+    }
+    out = Membership([], {name: [] for name in parts}, result.hits)
+    for hit in result.hits:
+        text = lx.words(f"{hit.paper.title or ''} {hit.paper.abstract}")
+        held = [
+            name
+            for name, group in parts.items()
+            if any(facet_covered(*lexical[f], text) for f in group)
+            or close[name].get(hit.paper.paper_id, 0.0) >= MEMBER_SIM
+        ]
+        for name in held:
+            out.by_facet[name].append(hit)
+        if parts and len(held) == len(parts):
+            out.members.append(hit)
+    return out
+
+
+def _parts(plan: QueryPlan) -> list[list[str]]:
+    groups = [[f for f in group if lx.words(f)] for group in plan.conjuncts]
+    return [g for g in groups if g] or [[f] for f in plan.facets if lx.words(f)]
+
+
+def facet_text(facet: str, expansions: dict[str, str]) -> str:
+    """The facet with the corpus terms its words were expanded to, for dense similarity."""
+    words = lx.words(facet)
+    return " ".join([facet] + [term for typed, term in expansions.items() if lx.words(typed) <= words])
+
+
+def facet_alternatives(facet: str, expansions: dict[str, str]) -> list[set[str]]:
+    """The corpus terms the plan expanded a facet's words to ("heart signals" -> {ecg, ...});
+    a paper holding any word of one of them covers the facet."""
+    words = lx.words(facet)
+    return [lx.words(term) for typed, term in expansions.items() if lx.words(typed) <= words]
+
+
+def facet_covered(words: set[str], alternatives: list[set[str]], text: set[str]) -> bool:
+    if len(words & text) >= math.ceil(FACET_WORD_SHARE * len(words)):
+        return True
+    return any(alt & text for alt in alternatives)
+
+
+_DOC_FREQ: dict[int, tuple[int, Counter[str]]] = {}
+
+
+def distinctive(words: set[str], retriever: Retriever) -> set[str]:
+    """A facet's words without those most papers use ("data" in "speech data"); all if every one is."""
+    key = id(retriever.index)
+    if key not in _DOC_FREQ:  # once per loaded index
+        papers = retriever.index.papers
+        _DOC_FREQ[key] = (
+            len(papers),
+            Counter(w for p in papers for w in lx.words(f"{p.title or ''} {p.abstract}")),
+        )
+    n, df = _DOC_FREQ[key]
+    rare = {w for w in words if df[w] <= COMMON_WORD_SHARE * n}
+    return rare or words
