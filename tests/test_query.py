@@ -143,3 +143,30 @@ def test_a_paper_named_by_its_title_before_the_colon(analyse):
     assert plan.intent is Intent.FIELD and plan.paper_label.startswith("FeatMap")
     lead = analyse("when was Deep dynamic modeling with just two time points released")
     assert lead.paper_label.startswith("Deep dynamic modeling")
+
+
+def test_listing_owners_by_given_name_or_with_a_slip(analyse):
+    assert analyse("everything harald has put out").filters.authors == ["Harald Binder"]
+    assert analyse("stroddthoff's newest paper").filters.authors == ["Nils Strodthoff"]
+    both = analyse("did nils or soroosh write more in 2024?")
+    assert both.intent is Intent.COMPARE and len(both.sides) == 2
+    assert analyse("which papers model wind turbines").filters.authors == []
+
+
+def test_year_cues_glued_or_with_than(analyse):
+    def years(q):
+        f = analyse(q).filters
+        return f.year_from, f.year_to
+
+    assert years("binder papers pre-2023") == (None, 2022)
+    assert years("post-2021 work of tayebi arasteh") == (2022, None)
+    assert years("strodthoff papers older than 2020") == (None, 2019)
+    assert years("anything newer than 2023 about sleep") == (2024, None)
+    assert years("ECG papers from 2022 on") == (2022, None)
+    assert analyse("papers from 2023 on sleep staging").filters.year_to == 2023  # "on" a topic
+
+
+def test_english_words_are_not_corrected_to_corpus_words(analyse):
+    plan = analyse("which binder papers are about ship design")
+    assert "ship" not in plan.expansions
+    assert analyse("papers on tumour segmantation").expansions == {"segmantation": "segmentation"}

@@ -241,8 +241,8 @@ class Cues:
         return bool(self.words & lx.COMPARE_CUES)
 
     def ranks(self) -> bool:
-        """ "who has more papers", "which of them published most": a comparative to rank by."""
-        return bool(self.words & lx.COMPARATIVE_CUES) and bool(self.all & {"who", "which", "whom"})
+        """ "who has more papers", "did X or Y write more": a comparative to rank people by."""
+        return bool(self.words & lx.COMPARATIVE_CUES) and bool(self.all & {"who", "which", "whom", "or"})
 
     def shared(self) -> bool:
         """ "listed twice", "duplicates", or a multiplicity with a listing word ("on two pages");

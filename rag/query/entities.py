@@ -12,6 +12,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 
+from rapidfuzz.distance import OSA
+from wordfreq import zipf_frequency
+
 from rag.corpus.names import author_key, name_match_tokens, surname_key
 from rag.query import lexicon as lx
 from rag.query.lexicon import Token
@@ -87,6 +90,7 @@ class CorpusEntities:
             if owner in owners:
                 self.listing_phrases[alias] = owner
         self.categories = {p.category.upper(): p.category for p in papers if p.category}
+        self.owner_keys = _owner_keys(self.person_owners)
         self._index_papers(papers)
 
     def _add_name(self, name: str) -> None:
@@ -170,6 +174,21 @@ class CorpusEntities:
             one_person = len({author_key(n) for n in names}) == 1
             self._add_person(found, norms, i, i + 1, owner or (min(names) if one_person else tok.text))
             covered.add(key)
+        self.find_owners_loosely(tokens, keys, found)
+
+    def find_owners_loosely(self, tokens: list[Token], keys: list[str], found: Entities) -> None:
+        """The owners of personal listings are what most questions are about, so they are also
+        found by their given name alone ("soroosh") and by a surname typed with one slip
+        ("strodthofs"), unless the word is one the corpus or English uses."""
+        named = {str(s.value) for s in found.of("author")}
+        norms = _norms(tokens)
+        for i, key in enumerate(keys):
+            if found.covered(i) or len(key) < 4 or key in self.vocabulary or not key.isalpha():
+                continue
+            owner = self.owner_keys.get(key) or _near_owner(key, self.owner_keys)
+            if owner and owner not in named:
+                self._add_person(found, norms, i, i + 1, owner)
+                named.add(owner)
 
     def _add_person(self, found: Entities, norms: list[str], i: int, j: int, display: str) -> None:
         """A person, or their listing when a listing word follows ("Strodthoff's listing")."""
@@ -262,6 +281,25 @@ class CorpusEntities:
                 return
 
 
+def _owner_keys(owners: set[str]) -> dict[str, str]:
+    """Folded given name and surname of each personal-listing owner -> the owner (unique only)."""
+    keys: dict[str, set[str]] = {}
+    for owner in owners:
+        tokens = name_match_tokens(owner)
+        for key in {tokens[0], tokens[-1]} if tokens else set():
+            keys.setdefault(key, set()).add(owner)
+    return {k: next(iter(v)) for k, v in keys.items() if len(v) == 1}
+
+
+def _near_owner(key: str, owner_keys: dict[str, str]) -> str | None:
+    """An owner's name one edit away (two for long names), if it is the only one that near."""
+    if zipf_frequency(key, "en") >= lx.ENGLISH_WORD_ZIPF:
+        return None
+    limit = 1 if len(key) < 9 else 2
+    near = {owner_keys[k] for k in owner_keys if len(k) >= 6 and OSA.distance(key, k) <= limit}
+    return next(iter(near)) if len(near) == 1 else None
+
+
 def _name_key(text: str) -> str:
     return " ".join(name_match_tokens(text))
 
@@ -314,15 +352,25 @@ def find_years(tokens: list[Token], found: Entities, today: date) -> None:
         found.add(Span(start, j + 1, "year", (min(a, b), max(a, b))))
         return
     for i, year in years:
-        bound = norms[i - 1] if i else ""
+        # The cue before the year, or before "than" ("older than 2022").
+        cue_at = i - 2 if i >= 2 and norms[i - 1] == "than" else i - 1
+        bound = norms[cue_at] if cue_at >= 0 else ""
         lo, hi = _bounds(bound, year)
-        if i + 1 < len(norms) and norms[i + 1] in {"on", "onward", "onwards", "later", "after"}:
-            lo, hi = year + (norms[i + 1] == "after"), None
+        after = norms[i + 1] if i + 1 < len(norms) else ""
+        on_topic = after == "on" and i + 2 < len(norms) and norms[i + 2] not in lx.STOP_WORDS  # "2024 on ECG"
+        if (
+            bound not in lx.YEAR_FROM | lx.YEAR_TO
+            and after in {"on", "onward", "onwards", "later", "after"}
+            and not on_topic
+        ):
+            lo, hi, end = year + (norms[i + 1] == "after"), None, i + 2
         elif i + 2 < len(norms) and norms[i + 1 : i + 3] == ["or", "later"]:
-            lo, hi = year, None
+            lo, hi, end = year, None, i + 3
         elif i + 2 < len(norms) and norms[i + 1 : i + 3] == ["or", "earlier"]:
-            lo, hi = None, year
-        found.add(Span(i - (1 if bound in lx.YEAR_FROM | lx.YEAR_TO else 0), i + 1, "year", (lo, hi)))
+            lo, hi, end = None, year, i + 3
+        else:
+            end = i + 1
+        found.add(Span(cue_at if bound in lx.YEAR_FROM | lx.YEAR_TO else i, end, "year", (lo, hi)))
 
 
 def _bounds(cue: str, year: int) -> tuple[int | None, int | None]:

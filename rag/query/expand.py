@@ -13,6 +13,7 @@ from collections import Counter
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
+from wordfreq import zipf_frequency
 
 from rag.query import lexicon as lx
 from rag.types import Paper
@@ -98,6 +99,8 @@ class Expander:
 
     def correct(self, word: str) -> str | None:
         if len(word) < TYPO_MIN_LENGTH or not word.isalpha() or self.known(word):
+            return None
+        if zipf_frequency(word, "en") >= lx.ENGLISH_WORD_ZIPF:  # "ship", "older": words, not typos
             return None
         # One edit (a swap counts one) for short words, two for long ones; the more frequent
         # corpus word wins a tie ("modles" -> "models", not "modules").

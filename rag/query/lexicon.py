@@ -27,13 +27,21 @@ class Token:
     end: int
 
 
+_CUE_YEAR_RE = re.compile(r"^([A-Za-z]+)-((?:19|20)\d\d)$")
+
+
 def tokenize(text: str) -> list[Token]:
     """Words of a question; a possessive "'s" is dropped ("Binder's" -> "binder")."""
     out = []
     for m in _TOKEN_RE.finditer(text):
         raw = re.sub(r"['’]s$", "", m.group(0))
         raw = raw.rstrip("'’.")
-        if raw:
+        cue_year = _CUE_YEAR_RE.match(raw)
+        if cue_year:  # "pre-2022", "post-2023": the cue and the year
+            cut = m.start() + cue_year.end(1)
+            out.append(Token(cue_year.group(1), fold(cue_year.group(1)), m.start(), cut))
+            out.append(Token(cue_year.group(2), cue_year.group(2), cut + 1, m.start() + len(raw)))
+        elif raw:
             out.append(Token(raw, fold(raw), m.start(), m.start() + len(raw)))
     return out
 
@@ -255,10 +263,14 @@ NUMBER_WORDS = {
 }
 
 # Years: cue word before a year -> how it bounds the range.
-YEAR_FROM = _set("since starting after later beyond post")
-YEAR_TO = _set("until till til before prior earlier up through thru by")
-YEAR_EXCLUSIVE = _set("after later beyond post before prior earlier")
+YEAR_FROM = _set("since starting after later beyond post newer younger")
+YEAR_TO = _set("until till til before prior earlier up through thru by pre older")
+YEAR_EXCLUSIVE = _set("after later beyond post newer younger before prior earlier pre older")
 RELATIVE_YEARS = {"last year": -1, "previous year": -1, "past year": -1, "this year": 0, "current year": 0}
+
+ENGLISH_WORD_ZIPF = (
+    3.0  # wordfreq's Zipf scale: 3 is about once per million words of English; such a word is no typo
+)
 
 # Cue words may be typed with one slip ("hwo many", "newst", "papres"); corrected when the word
 # is not a corpus word. Optimal-string-alignment distance, so a swap of two letters costs one.
