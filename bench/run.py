@@ -820,21 +820,21 @@ def plot_scale(rows: list[dict], path: Path) -> None:
 
 def prompt_messages(assistant, sources, question: str) -> list[dict]:
     from rag import prompts
+    from rag.answer.generate import source_block
 
     return [
         {"role": "system", "content": prompts.SYSTEM_PROMPT},
         {
             "role": "user",
-            "content": prompts.ANSWER_PROMPT.format(
-                sources=assistant._source_block(sources), question=question
-            ),
+            "content": prompts.ANSWER_PROMPT.format(sources=source_block(sources), question=question),
         },
     ]
 
 
 def bench_answers(ctx: Context, n_questions: int = 20, models: dict | None = None) -> dict:
     from eval.run import evaluate_citation_query_engine, load_questions, standalone
-    from rag.answer import PROMPT_PAPERS, Assistant, Source
+    from rag.answer import Assistant, Source
+    from rag.answer.generate import select_evidence
     from rag.config import get_settings
     from rag.llm import QWEN_FILE, smollm_path
 
@@ -857,9 +857,12 @@ def bench_answers(ctx: Context, n_questions: int = 20, models: dict | None = Non
     try:
         for q in questions:
             query = standalone(q)
-            hits = assistant.retriever.search(query, k=max(PROMPT_PAPERS, seed.top_k)).hits[:PROMPT_PAPERS]
+            n_papers = seed.answer.prompt_papers
+            hits = assistant.retriever.search(query, k=max(n_papers, seed.top_k)).hits[:n_papers]
             if hits:
-                evidence = assistant.evidence(query, hits)
+                embed = assistant.retriever.embed_model
+                evidence = select_evidence(embed, query, hits[:1], seed.answer.fact_top_sentences)
+                evidence += select_evidence(embed, query, hits[1:], seed.answer.evidence_sentences, start=2)
                 whole = [Source(s.n, s.paper, [s.paper.abstract], s.score) for s in evidence]
                 sizes.append(
                     [

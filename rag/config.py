@@ -100,12 +100,19 @@ class AnswerSettings(_Section):
 
     # chain.py
     max_question_chars: int = Field(default=2000, description="Longer questions are turned away.")
-    prompt_papers: int = Field(default=5, description="Papers given to the model for a factual question.")
-    evidence_sentences: int = Field(
-        default=2, description="Abstract sentences per paper in a factual prompt."
+    prompt_papers: int = Field(
+        default=3, description="Papers given to the model for a factual question: the best and runners-up."
     )
-    list_papers: int = Field(default=8, description="Papers given to the model for a topic list (breadth).")
-    list_evidence: int = Field(default=1, description="Abstract sentences per paper in a topic-list prompt.")
+    fact_top_sentences: int = Field(
+        default=5, description="Sentences of the best paper's abstract in a factual prompt."
+    )
+    evidence_sentences: int = Field(
+        default=2, description="Sentences of each runner-up's abstract in a factual prompt."
+    )
+    list_papers: int = Field(
+        default=8, description="Members of a topic list the model sees for its synthesis."
+    )
+    list_evidence: int = Field(default=1, description="Evidence sentences shown beside each listed member.")
     list_sources: int = Field(default=25, description="Members of a topic list shown as sources.")
     # generate.py
     lexical_bonus: float = Field(
@@ -163,6 +170,9 @@ class AnswerSettings(_Section):
     )
     common_word_share: float = Field(
         default=0.2, description="A word in more than this share of papers does not decide membership."
+    )
+    nearest_per_facet: int = Field(
+        default=2, description="Papers cited for each part of a topic no paper covers as a whole."
     )
 
 

@@ -121,3 +121,16 @@ def test_describe_lists_every_section_field():
     rows = config.describe()
     assert len(rows) == sum(len(m.model_fields) for m in section_models().values())
     assert rows[[r[0] for r in rows].index("RAG_RETRIEVAL__TOP_K")][:3] == ("RAG_RETRIEVAL__TOP_K", "int", 10)
+
+
+def test_answer_thresholds_reach_the_chain(seed_index):
+    """settings.answer is what the answer modules read: a stricter membership or a shorter
+    list changes the answer (no copy of the defaults in the modules)."""
+    from rag.answer import Assistant
+    from rag.index import PaperIndex
+
+    question = "any work on photoplethysmography?"
+    default = Assistant(seed_index, index=PaperIndex(seed_index), generate=False).ask(question)
+    short = seed_index.model_copy(update={"answer": seed_index.answer.model_copy(update={"list_sources": 2})})
+    capped = Assistant(short, index=PaperIndex(short), generate=False).ask(question)
+    assert len(default.sources) > 2 and len(capped.sources) == 2

@@ -5,7 +5,7 @@ records), compare.py (per-side retrieval), generate.py (evidence + LLM), refusal
 citations.py checks what the model wrote, rewrite.py makes follow-ups standalone.
 """
 
-from rag.answer.chain import EVIDENCE_SENTENCES, PROMPT_PAPERS, Assistant, clean_question
+from rag.answer.chain import Assistant, clean_question
 from rag.answer.citations import (
     attribute_uncited,
     check_citations,
@@ -21,10 +21,8 @@ __all__ = [
     "Answer",
     "AnswerKind",
     "Assistant",
-    "EVIDENCE_SENTENCES",
     "Event",
     "EventKind",
-    "PROMPT_PAPERS",
     "Source",
     "attribute_uncited",
     "check_citations",

@@ -18,7 +18,7 @@ from rag.answer.members import Membership, membership
 from rag.answer.records import Answer, AnswerKind, Event, EventKind, Source
 from rag.answer.rewrite import is_followup, rewrite
 from rag.answer.table import answer_from_table
-from rag.config import Settings, get_settings
+from rag.config import AnswerSettings, Settings, get_settings
 from rag.index import PaperIndex
 from rag.llm import LLM, LLMUnavailable
 from rag.query import lexicon as lx
@@ -27,13 +27,7 @@ from rag.query.plan import Intent, QueryPlan
 from rag.retrieve import Retriever
 from rag.types import SearchHit
 
-MAX_QUESTION_CHARS = 2000
-PROMPT_PAPERS = 3  # papers given to the model for a factual question: the best and runners-up
-FACT_TOP_SENTENCES = 5  # of the best paper's abstract (numbers asked for are rarely in its first two)
-FACT_RUNNER_SENTENCES = 2
-EVIDENCE_SENTENCES = FACT_RUNNER_SENTENCES
-LIST_PAPERS = 8  # of a topic list, the model sees the first few for its synthesis
-LIST_SOURCES = 25  # members of a topic list shown as sources
+# Limits and thresholds: settings.answer (rag/config.py), read as `self.cfg` below.
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 
@@ -105,6 +99,10 @@ class _Run:
         self.standalone = question
         self.plan: QueryPlan | None = None
 
+    @property
+    def cfg(self) -> AnswerSettings:
+        return self.a.settings.answer
+
     def clock(self) -> float:
         return round(time.perf_counter() - self.start, 3)
 
@@ -142,10 +140,11 @@ class _Run:
         if not q or not re.search(r"\w", q):
             yield self.answer(prompts.EMPTY_QUESTION, AnswerKind.ERROR)
             return
-        if len(q) > MAX_QUESTION_CHARS:
+        if len(q) > self.cfg.max_question_chars:
             self.question = q[:200]
             yield self.answer(
-                prompts.QUESTION_TOO_LONG.format(n=len(q), limit=MAX_QUESTION_CHARS), AnswerKind.ERROR
+                prompts.QUESTION_TOO_LONG.format(n=len(q), limit=self.cfg.max_question_chars),
+                AnswerKind.ERROR,
             )
             return
         if refusal.INJECTION_RE.search(q):
@@ -197,14 +196,16 @@ class _Run:
             yield from self.near_miss(found)
             return
         if plan.intent is Intent.TOPIC_LIST and found is not None and found.members:
-            yield from self.topic_list(plan, found.members[:LIST_SOURCES])
+            yield from self.topic_list(plan, found.members[: self.cfg.list_sources])
             return
         yield from self.fact(plan)
 
     def topic_list(self, plan: QueryPlan, members: list[SearchHit]) -> Iterator[Event]:
         """The whole list at once, computed; then at most three sentences of synthesis."""
         self.timings["retrieval_s"] = self.clock()
-        sources = select_evidence(self.a.retriever.embed_model, self.standalone, members, 1)
+        sources = select_evidence(
+            self.a.retriever.embed_model, self.standalone, members, self.cfg.list_evidence
+        )
         text = lists.topic_list_text(plan, sources)
         yield Event(EventKind.SOURCES, sources)
         self.timings["first_token_s"] = self.clock()
@@ -214,8 +215,8 @@ class _Run:
             yield self.answer(text, AnswerKind.SOURCES, sources, lists.cited(sources), checks=checks)
             return
         yield Event(EventKind.TOKEN, "\n\n")
-        prompt = lists.synthesis_prompt(self.standalone, sources[:LIST_PAPERS])
-        result = yield from self.generated(prompt, sources[:LIST_PAPERS])
+        shown = sources[: self.cfg.list_papers]
+        result = yield from self.generated(lists.synthesis_prompt(self.standalone, shown), shown)
         if result.error:  # the list stands; only the model's synthesis is missing
             notice = prompts.SYNTHESIS_UNAVAILABLE.format(reason=result.error)
             yield Event(EventKind.TOKEN, notice)
@@ -228,7 +229,7 @@ class _Run:
     def near_miss(self, found: Membership) -> Iterator[Event]:
         """No paper covers every facet (or a listed topic): say so, and show the nearest per facet."""
         self.timings["retrieval_s"] = self.clock()
-        nearest = found.nearest()
+        nearest = found.nearest(self.cfg.nearest_per_facet)
         hits = list({h.paper.paper_id: h for group in nearest.values() for h in group}.values())
         sources = select_evidence(self.a.retriever.embed_model, self.standalone, hits, 1)
         text = refusal.near_miss_text(nearest, sources)
@@ -238,26 +239,29 @@ class _Run:
         yield self.answer(text, AnswerKind.REFUSAL, sources, refused=True, checks={"reason": "near miss"})
 
     def fact(self, plan: QueryPlan) -> Iterator[Event]:
-        """The best paper's FACT_TOP_SENTENCES sentences and runners-up's FACT_RUNNER_SENTENCES."""
+        """The best paper's `fact_top_sentences` sentences and the runners-up's `evidence_sentences`."""
+        cfg = self.cfg
         result = self.a.retriever.search(
-            self.standalone, k=max(PROMPT_PAPERS, self.a.settings.top_k), plan=plan
+            self.standalone, k=max(cfg.prompt_papers, self.a.settings.top_k), plan=plan
         )
-        hits = result.hits[:PROMPT_PAPERS]
+        hits = result.hits[: cfg.prompt_papers]
         self.timings["retrieval_s"] = self.clock()
         if not hits:
             text = prompts.NO_PAPERS_MATCH_FILTERS.format(filters=result.filters.describe() or "none")
             yield self.answer(text, AnswerKind.REFUSAL, refused=True)
             return
         embed = self.a.retriever.embed_model
-        sources = select_evidence(embed, self.standalone, hits[:1], FACT_TOP_SENTENCES) + select_evidence(
-            embed, self.standalone, hits[1:], FACT_RUNNER_SENTENCES, start=2
+        sources = select_evidence(embed, self.standalone, hits[:1], cfg.fact_top_sentences) + select_evidence(
+            embed, self.standalone, hits[1:], cfg.evidence_sentences, start=2
         )
-        missing = refusal.unheld_reason(plan, hits, PROMPT_PAPERS)
+        missing = refusal.unheld_reason(plan, hits, cfg.prompt_papers)
         best_sim = max(h.dense_sim or 0.0 for h in hits)
         expanded = {w for typed in plan.expansions for w in lx.words(typed)}  # the corpus has a term for them
         topic_words = [w for w in plan.topic.split() if not (lx.words(w) and lx.words(w) <= expanded)]
-        unknown = refusal.unknown_words(topic_words, self.a.analyser.vocabulary, self.a._by_letter)
-        if missing or refusal.weak_retrieval(best_sim, topic_words, unknown):
+        unknown = refusal.unknown_words(
+            topic_words, self.a.analyser.vocabulary, self.a._by_letter, cfg.typo_score
+        )
+        if missing or refusal.weak_retrieval(best_sim, topic_words, unknown, cfg):
             text = refusal.refusal_text(missing)
             yield Event(EventKind.SOURCES, sources)
             self.timings["first_token_s"] = self.clock()
@@ -274,7 +278,7 @@ class _Run:
         yield Event(EventKind.STATUS, "searching each side")
         groups = compare.side_sources(plan, self.a.retriever, self.standalone)
         self.timings["retrieval_s"] = self.clock()
-        sources, shown = compare.number_for_prompt(groups)
+        sources, shown = compare.number_for_prompt(groups, self.cfg.compare_papers_per_side)
         yield Event(EventKind.SOURCES, sources)
         if not sources:
             text = prompts.COMPARE_NOTHING.format(labels=" or ".join(label for label, _ in groups))

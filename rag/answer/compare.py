@@ -12,8 +12,8 @@ from rag.answer.records import Source
 from rag.query.plan import QueryPlan
 from rag.retrieve import Retriever
 
-PAPERS_PER_SIDE = 3  # per side in the prompt; every member of a side is among the sources
-SENTENCES_PER_PAPER = 1
+# Per side in the prompt: settings.answer.compare_papers_per_side papers with
+# compare_sentences_per_paper sentences each; every member of a side is among the sources.
 
 
 def side_sources(plan: QueryPlan, retriever: Retriever, question: str) -> list[tuple[str, list[Source]]]:
@@ -31,17 +31,18 @@ def side_sources(plan: QueryPlan, retriever: Retriever, question: str) -> list[t
             conjuncts=[[side.topic]] if own_topic else plan.conjuncts,
         )
         hits = membership(side_plan, retriever).members if side_plan.topic else []
-        sources = select_evidence(retriever.embed_model, question, hits, SENTENCES_PER_PAPER, side=side.label)
+        per_paper = retriever.settings.answer.compare_sentences_per_paper
+        sources = select_evidence(retriever.embed_model, question, hits, per_paper, side=side.label)
         groups.append((side.label, sources))
     return groups
 
 
 def number_for_prompt(
-    groups: list[tuple[str, list[Source]]],
+    groups: list[tuple[str, list[Source]]], per_side: int
 ) -> tuple[list[Source], list[tuple[str, list[Source]]]]:
-    """All sources numbered: each side's first PAPERS_PER_SIDE (what the model sees) come first."""
-    shown = [(label, sources[:PAPERS_PER_SIDE]) for label, sources in groups]
-    rest = [s for _, sources in groups for s in sources[PAPERS_PER_SIDE:]]
+    """All sources numbered: each side's first `per_side` (what the model sees) come first."""
+    shown = [(label, sources[:per_side]) for label, sources in groups]
+    rest = [s for _, sources in groups for s in sources[per_side:]]
     ordered = [s for _, sources in shown for s in sources] + rest
     for n, source in enumerate(ordered, start=1):
         source.n = n

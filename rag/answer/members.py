@@ -14,11 +14,8 @@ from rag.query.plan import QueryPlan
 from rag.retrieve import Retriever
 from rag.types import SearchHit
 
-TOPIC_CANDIDATES = 50  # hybrid-search candidates a topic membership is decided over
-MEMBER_SIM = 0.55  # a candidate matching no facet word is a member above this dense similarity
-FACET_WORD_SHARE = 0.66  # share of a facet's distinctive words a member's abstract must hold
-COMMON_WORD_SHARE = 0.2  # a word in more than this share of papers does not decide membership
-NEAREST_PER_FACET = 2  # papers shown for each facet when no paper covers them all
+# Thresholds: settings.answer (rag/config.py): topic_candidates, member_sim, facet_word_share,
+# common_word_share, nearest_per_facet.
 
 
 @dataclass
@@ -31,11 +28,11 @@ class Membership:
         """Two or more facets, each held by some paper, but no paper about all of them together."""
         return len(self.by_facet) >= 2 and all(self.by_facet.values()) and not self.members
 
-    def nearest(self) -> dict[str, list[SearchHit]]:
-        """The closest papers for each facet; for a one-facet topic, the closest candidates."""
+    def nearest(self, n: int) -> dict[str, list[SearchHit]]:
+        """The `n` closest papers for each facet; for a one-facet topic, the closest candidates."""
         if len(self.by_facet) == 1:
-            return {facet: self.candidates[:NEAREST_PER_FACET] for facet in self.by_facet}
-        return {facet: hits[:NEAREST_PER_FACET] for facet, hits in self.by_facet.items()}
+            return {facet: self.candidates[:n] for facet in self.by_facet}
+        return {facet: hits[:n] for facet, hits in self.by_facet.items()}
 
 
 def membership(plan: QueryPlan, retriever: Retriever) -> Membership:
@@ -44,7 +41,8 @@ def membership(plan: QueryPlan, retriever: Retriever) -> Membership:
     them), or by dense similarity: to the whole topic when it has one part, to each part on its
     own when it has several (a federated chest X-ray paper is close to "federated learning for
     mammography" as a whole, not to "mammography"). Members hold every part."""
-    result = retriever.search(plan.topic, k=TOPIC_CANDIDATES, plan=plan)
+    cfg = retriever.settings.answer
+    result = retriever.search(plan.topic, k=cfg.topic_candidates, plan=plan)
     parts = {" ".join(group): group for group in _parts(plan)}
     ids = [h.paper.paper_id for h in result.hits]
     close = (
@@ -53,7 +51,7 @@ def membership(plan: QueryPlan, retriever: Retriever) -> Membership:
         else {name: {h.paper.paper_id: h.dense_sim or 0.0 for h in result.hits} for name in parts}
     )
     lexical = {
-        f: (distinctive(lx.words(f), retriever), facet_alternatives(f, plan.expansions))
+        f: (distinctive(lx.words(f), retriever), facet_alternatives(f, plan.expansions), cfg.facet_word_share)
         for group in parts.values()
         for f in group
     }
@@ -63,8 +61,8 @@ def membership(plan: QueryPlan, retriever: Retriever) -> Membership:
         held = [
             name
             for name, group in parts.items()
-            if any(facet_covered(*lexical[f], text) for f in group)
-            or close[name].get(hit.paper.paper_id, 0.0) >= MEMBER_SIM
+            if any(facet_covered(*lexical[f], text=text) for f in group)
+            or close[name].get(hit.paper.paper_id, 0.0) >= cfg.member_sim
         ]
         for name in held:
             out.by_facet[name].append(hit)
@@ -91,8 +89,8 @@ def facet_alternatives(facet: str, expansions: dict[str, str]) -> list[set[str]]
     return [lx.words(term) for typed, term in expansions.items() if lx.words(typed) <= words]
 
 
-def facet_covered(words: set[str], alternatives: list[set[str]], text: set[str]) -> bool:
-    if len(words & text) >= math.ceil(FACET_WORD_SHARE * len(words)):
+def facet_covered(words: set[str], alternatives: list[set[str]], share: float, text: set[str]) -> bool:
+    if len(words & text) >= math.ceil(share * len(words)):
         return True
     return any(alt & text for alt in alternatives)
 
@@ -110,5 +108,5 @@ def distinctive(words: set[str], retriever: Retriever) -> set[str]:
             Counter(w for p in papers for w in lx.words(f"{p.title or ''} {p.abstract}")),
         )
     n, df = _DOC_FREQ[key]
-    rare = {w for w in words if df[w] <= COMMON_WORD_SHARE * n}
+    rare = {w for w in words if df[w] <= retriever.settings.answer.common_word_share * n}
     return rare or words

@@ -9,13 +9,12 @@ from rapidfuzz import fuzz, process
 
 from rag import prompts
 from rag.answer.records import Source
+from rag.config import AnswerSettings
 from rag.query import lexicon as lx
 from rag.query.plan import QueryPlan
 from rag.types import SearchHit
 
-MIN_DENSE_SIM = 0.30  # below this best-chunk similarity, refuse
-UNKNOWN_WORD_SIM = 0.60  # a topic half made of words the corpus never uses needs this similarity
-TYPO_SCORE = 80  # rapidfuzz ratio at which an unknown word counts as a typo of a corpus word
+# Thresholds: settings.answer (rag/config.py): min_dense_sim, unknown_word_sim, typo_score.
 
 # Text that tries to steer the model. Abstracts are data: such sentences never become evidence,
 # and a question made of them gets the assistant's scope instead of an answer.
@@ -39,7 +38,9 @@ def unheld_reason(plan: QueryPlan, hits: list[SearchHit], n_papers: int) -> str 
     return plan.unheld.what
 
 
-def unknown_words(words: list[str], vocabulary: set[str], by_letter: dict[str, list[str]]) -> list[str]:
+def unknown_words(
+    words: list[str], vocabulary: set[str], by_letter: dict[str, list[str]], typo_score: int
+) -> list[str]:
     """Words no paper uses, after forgiving typos (same first letter, rapidfuzz ratio >= 80)."""
     unknown = []
     for word in words:
@@ -47,17 +48,17 @@ def unknown_words(words: list[str], vocabulary: set[str], by_letter: dict[str, l
             if part in vocabulary or lx.singular(part) in vocabulary or part + "s" in vocabulary:
                 continue
             if not process.extractOne(
-                part, by_letter.get(part[0], []), scorer=fuzz.ratio, score_cutoff=TYPO_SCORE
+                part, by_letter.get(part[0], []), scorer=fuzz.ratio, score_cutoff=typo_score
             ):
                 unknown.append(part)
     return unknown
 
 
-def weak_retrieval(best_sim: float, topic_words: list[str], unknown: list[str]) -> bool:
+def weak_retrieval(best_sim: float, topic_words: list[str], unknown: list[str], cfg: AnswerSettings) -> bool:
     """Nothing close enough; or half the topic unknown to the corpus ("quantum cryptography")
     with no close paper. A single paraphrased word ("fundus" for "fundoscopies") is not enough."""
-    return best_sim < MIN_DENSE_SIM or (
-        len(unknown) >= max(1, len(topic_words)) / 2 and best_sim < UNKNOWN_WORD_SIM
+    return best_sim < cfg.min_dense_sim or (
+        len(unknown) >= max(1, len(topic_words)) / 2 and best_sim < cfg.unknown_word_sim
     )
 
 

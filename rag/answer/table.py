@@ -10,16 +10,12 @@ from dataclasses import dataclass
 
 from rag import prompts
 from rag.answer.members import membership
+from rag.config import AnswerSettings
 from rag.corpus.names import author_key, name_matches
 from rag.query.filters import Filters
 from rag.query.plan import Intent, QueryPlan
 from rag.retrieve import Retriever
 from rag.types import Paper
-
-LIST_LIMIT = 25  # papers shown in a list answer; the rest are counted
-COUNT_LIMIT = 10  # papers shown under a count
-TOP_COAUTHORS = 5
-COMPARE_SHOWN = 3  # newest papers cited per side under a counted comparison
 
 
 @dataclass
@@ -42,6 +38,11 @@ class Context:
     plan: QueryPlan
     retriever: Retriever
     profiles: dict[str, dict]
+
+    @property
+    def cfg(self) -> AnswerSettings:
+        """Limits of computed answers: list_limit, count_limit, top_coauthors, compare_shown."""
+        return self.retriever.settings.answer
 
     @property
     def filters(self) -> Filters:
@@ -96,11 +97,11 @@ def _filtered(ctx: Context, kind: str, header: str, none: str, limit: int) -> Ta
 
 
 def count(ctx: Context) -> TableAnswer:
-    return _filtered(ctx, "count", prompts.COUNT_HEADER, prompts.COUNT_NONE, COUNT_LIMIT)
+    return _filtered(ctx, "count", prompts.COUNT_HEADER, prompts.COUNT_NONE, ctx.cfg.count_limit)
 
 
 def listing(ctx: Context) -> TableAnswer:
-    return _filtered(ctx, "list", prompts.LIST_HEADER, prompts.LIST_NONE, LIST_LIMIT)
+    return _filtered(ctx, "list", prompts.LIST_HEADER, prompts.LIST_NONE, ctx.cfg.list_limit)
 
 
 def ordered(ctx: Context) -> TableAnswer:
@@ -177,7 +178,7 @@ def coauthors(ctx: Context) -> TableAnswer:
         return TableAnswer(prompts.COAUTHORS_NONE.format(who=target), [], "coauthors", refused=True)
     cite: list[Paper] = []
     lines = [prompts.COAUTHORS_HEADER.format(who=target, n=len(own))]
-    for key, n in counts.most_common(TOP_COAUTHORS):
+    for key, n in counts.most_common(ctx.cfg.top_coauthors):
         refs = []
         for p in cited[key][:3]:
             if p not in cite:
@@ -185,7 +186,7 @@ def coauthors(ctx: Context) -> TableAnswer:
             refs.append(f"[{cite.index(p) + 1}]")
         lines.append(prompts.COAUTHORS_ROW.format(name=display[key], n=n, refs=" ".join(refs)))
     lines.append(prompts.COAUTHORS_NOTE)
-    top = [display[key] for key, _ in counts.most_common(TOP_COAUTHORS)]
+    top = [display[key] for key, _ in counts.most_common(ctx.cfg.top_coauthors)]
     return TableAnswer("\n".join(lines), cite, "coauthors", checks={"top": top})
 
 
@@ -201,7 +202,7 @@ def joint(ctx: Context) -> TableAnswer:
     who = " and ".join(people)
     if not papers:
         return TableAnswer(prompts.JOINT_NONE.format(who=who), [], "joint", checks={"ids": [], "number": 0})
-    answer = numbered(papers, prompts.JOINT_HEADER.format(n=len(papers), who=who), LIST_LIMIT)
+    answer = numbered(papers, prompts.JOINT_HEADER.format(n=len(papers), who=who), ctx.cfg.list_limit)
     answer.kind = "joint"
     return answer
 
@@ -302,7 +303,7 @@ def compare_counts(ctx: Context) -> TableAnswer:
     lines = [prompts.COMPARE_COUNTS_HEADER.format(scope=scope)]
     cited: list[Paper] = []
     for label, papers in sides:
-        shown = papers[:COMPARE_SHOWN]
+        shown = papers[: ctx.cfg.compare_shown]
         refs = "".join(f"[{len(cited) + i}]" for i in range(1, len(shown) + 1))
         cited += shown
         lines.append(prompts.COMPARE_COUNTS_SIDE.format(label=label, n=len(papers), refs=refs).rstrip())
