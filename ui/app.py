@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import queue
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
@@ -20,11 +21,12 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 import signal
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 import gradio as gr
 
@@ -169,13 +171,56 @@ JS = """
 
 class LLMQueue(TypedDict):
     """The queue settings of every event that calls the LLM: its server answers one request at
-    a time, so they share one concurrency group of size 1."""
+    a time, so they share one concurrency group of size 1. A question sent while the previous
+    answer is still winding down (Stop pressed while the model reads its prompt, when no token
+    comes to end it sooner) runs next instead of being dropped ("always_last")."""
 
     concurrency_limit: int
     concurrency_id: str
+    trigger_mode: Literal["once", "multiple", "always_last"]
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def until_stopped(chain: Iterator[Event], turn: Turn, poll_s: float = 0.2) -> Iterator[Event]:
+    """The chain's events, produced in a worker thread so that Stop ends the answer at once,
+    even while the model is still reading its prompt and no token comes to end it sooner; the
+    worker then closes the chain at its next event, which closes the model's stream."""
+    events: queue.Queue = queue.Queue()
+    end = object()
+    abandoned = threading.Event()  # the UI stopped reading (Stop, a new conversation, a closed tab)
+
+    def work() -> None:
+        try:
+            for event in chain:
+                events.put(event)
+                if turn.kind == "stopped" or abandoned.is_set():
+                    break
+        except Exception as exc:  # handed to the UI thread, which shows it
+            events.put(exc)
+        finally:
+            close = getattr(chain, "close", None)
+            if close is not None:
+                close()
+            events.put(end)
+
+    threading.Thread(target=work, name="answer", daemon=True).start()
+    try:
+        while True:
+            try:
+                item = events.get(timeout=poll_s)
+            except queue.Empty:
+                if turn.kind == "stopped":
+                    return
+                continue
+            if item is end:
+                return
+            if isinstance(item, Exception):
+                raise item
+            yield item
+    finally:
+        abandoned.set()
 
 
 def make_filters(listings, year_from, year_to, categories, has_code) -> Filters:
@@ -308,7 +353,8 @@ def build_app(assistant: Assistant, warmup: Warmup | None = None) -> gr.Blocks:
         turn = turns[-1]
         try:
             asking = without(assistant, turn.drops)
-            for event in asking.stream(turn.question, history(turns[:-1]), turn.explicit):
+            chain = asking.stream(turn.question, history(turns[:-1]), turn.explicit)
+            for event in until_stopped(chain, turn):
                 if turn.kind == "stopped":  # the Stop button marked this shared turn
                     return
                 apply_event(turn, event)
@@ -698,7 +744,7 @@ def build_app(assistant: Assistant, warmup: Warmup | None = None) -> gr.Blocks:
 
         ask_inputs = [question, turns_state, listing, year_from, year_to, category, has_code]
         ask_outputs = [question, chatbot, sources, turns_state]
-        llm: LLMQueue = {"concurrency_limit": 1, "concurrency_id": "llm"}
+        llm: LLMQueue = {"concurrency_limit": 1, "concurrency_id": "llm", "trigger_mode": "always_last"}
         asks = [
             send.click(ask, ask_inputs, ask_outputs, api_name="ask", **llm),
             question.submit(ask, ask_inputs, ask_outputs, api_visibility="private", **llm),
