@@ -46,8 +46,8 @@ class Retriever:
         self.index = index
         self.settings = index.settings
         self.table = PaperTable(index.papers)
-        owners = {r["owner"]: r.get("layout") in PERSONAL_LAYOUTS for r in index.reports if r.get("owner")}
-        profiles = {r["owner"]: r.get("profile", {}) for r in index.reports if r.get("owner")}
+        owners = {r.owner: r.layout in PERSONAL_LAYOUTS for r in index.reports if r.owner}
+        profiles = {r.owner: r.profile for r in index.reports if r.owner}
         self.analyser = QueryAnalyser(
             index.papers,
             person_owners={o for o, person in owners.items() if person},
@@ -66,7 +66,7 @@ class Retriever:
             from rag.embed import embedder_name, get_embedder
             from rag.index import IndexMissingError
 
-            built_with = self.index.state.get("config", {}).get("embed_model")
+            built_with = self.index.state.config.embed_model
             wanted = embedder_name(self.settings, self.index.embed_path)
             if built_with and built_with != wanted:
                 raise IndexMissingError(
@@ -118,7 +118,7 @@ class Retriever:
     ):
         if ids == []:
             return [], {}, {}
-        top_k = max(1, min(top_k, len(ids) if ids is not None else (self.index.state.get("chunks") or top_k)))
+        top_k = max(1, min(top_k, len(ids) if ids is not None else (self.index.state.chunks or top_k)))
         result = self.index.collection.query(
             query_embeddings=[vector], n_results=top_k, ids=ids, where=where, include=["distances"]
         )

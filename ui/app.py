@@ -276,7 +276,7 @@ def settings_markdown(assistant: Assistant) -> str:
             f"| endpoint | {endpoint} |",
             f"| top-k (papers retrieved) | {s.top_k} |",
             f"| papers | {len(assistant.index.papers)} in {len(assistant.index.reports)} listings |",
-            f"| index | generation `{state.get('generation', '?')}` in `{s.data_dir}` |",
+            f"| index | generation `{state.generation}` in `{s.data_dir}` |",
             "",
             "Change these with `RAG_*` environment variables (see the README) and restart.",
         ]
@@ -324,10 +324,8 @@ def build_app(assistant: Assistant, warmup: Warmup | None = None) -> gr.Blocks:
     by_id = {p.paper_id: p for p in papers}
     paper_table = assistant.retriever.table
     reports = assistant.index.reports
-    owners = sorted({r["owner"] for r in reports if r.get("owner")})
-    person_owners = sorted(
-        {r["owner"] for r in reports if r.get("owner") and r.get("layout") in PERSONAL_LAYOUTS}
-    )
+    owners = sorted({r.owner for r in reports if r.owner})
+    person_owners = sorted({r.owner for r in reports if r.owner and r.layout in PERSONAL_LAYOUTS})
     categories = sorted({p.category for p in papers if p.category})
     years = [p.year for p in papers if p.year]
     year_choices = ["any"] + [str(y) for y in sorted(set(years))]
