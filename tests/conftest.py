@@ -16,6 +16,7 @@ import time
 import pytest
 
 from rag.config import PROJECT_ROOT, Settings
+from rag.llm import free_port
 
 SEEDS = PROJECT_ROOT / "seeds"
 SEED_FILES = sorted(SEEDS.glob("*.txt"))
@@ -27,12 +28,6 @@ def _isolated_env(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path_factory.getbasetemp() / "default-data"))
     for var in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "RAG_OPENAI_BASE_URL", "RAG_CHROMA_MODE"):
         monkeypatch.delenv(var, raising=False)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

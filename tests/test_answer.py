@@ -10,8 +10,7 @@ import sys
 import pytest
 
 from rag.answer import Assistant
-from rag.llm import LLM, LLMUnavailable, smollm_path
-from tests.conftest import free_port
+from rag.llm import LLM, LLMUnavailable, free_port, smollm_path
 from tests.test_search import PAPER_FIELDS
 
 

@@ -21,7 +21,7 @@ import bibtexparser
 import pytest
 
 from rag.config import PROJECT_ROOT
-from tests.conftest import free_port
+from rag.llm import free_port
 from tests.test_browser import bot_text, open_tab, shot, wait_for
 
 # Gradio's own pandas calls warn under pandas 3; not ours to fix.
