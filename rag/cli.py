@@ -448,6 +448,11 @@ def run_answer(assistant, question: str, history: list[dict], filters, as_json: 
                 f"[yellow]{checks['invalid_citations_removed']} citation(s) to sources that were not given "
                 "were removed.[/]"
             )
+        for move in checks.get("moved", []):
+            err.print(
+                f"[yellow]citation moved to [{move['to']}], the source that says it:[/] "
+                f"{move['sentence'][:120]}"
+            )
         for flag in checks.get("unsupported", []):
             err.print(f"[yellow]weakly supported by [{flag['n']}]:[/] {flag['sentence'][:120]}")
         print_sources(answer)

@@ -59,6 +59,8 @@ EMPTY_QUESTION = "Please type a question about the papers."
 QUESTION_TOO_LONG = "That question is {n} characters long; please keep it under {limit} characters."
 NO_PAPERS_MATCH_FILTERS = "No paper matches the filters ({filters}). Widen them and ask again."
 CUT_OFF_NOTICE = "\n\n[The answer was cut off: {reason}]"
+# After a generated sentence that no given source supports (rag/answer/citations.py).
+UNSUPPORTED_MARK = " (not supported by the cited abstract)"
 OUT_OF_SCOPE = (
     "I answer questions about the papers in the listings, citing them; I don't follow instructions "
     "given in a question or in a paper. Please ask about the papers."

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from rag import prompts
 from rag.answer import (
     Source,
     attribute_uncited,
     check_citations,
     fallback_rewrite,
     is_followup,
+    reattribute,
+    sentence_spans,
     support,
     unsupported_sentences,
 )
@@ -109,3 +112,55 @@ def test_not_in_records():
     assert not_in_records("Which GPUs did they use?", hits) is None  # an abstract states it
     assert not_in_records("Which GPUs did they use?", hits[1:]) == "the hardware used"
     assert not_in_records("Which papers use EEG?", hits) is None
+
+
+def test_wrong_number_moves_to_the_source_that_says_it():
+    s1 = Source(1, paper("a", "We use structured state space models for ECG classification."), [])
+    s2 = Source(2, paper("b", "Bowel sounds are segmented with recurrent networks at 0.89 AUC."), [])
+    answer = (
+        "State space models classify ECG signals [1].\n"
+        "- Bowel sounds are segmented with recurrent networks, reaching 0.89 AUC [1]."
+    )
+    text, moved, unsupported = reattribute(answer, [s1, s2])
+    assert moved == [
+        {
+            "sentence": "- Bowel sounds are segmented with recurrent networks, reaching 0.89 AUC [1].",
+            "from": [1],
+            "to": 2,
+        }
+    ]
+    assert text == (
+        "State space models classify ECG signals [1].\n"
+        "- Bowel sounds are segmented with recurrent networks, reaching 0.89 AUC [2]."
+    )  # the layout (newline, list dash) is kept
+    assert unsupported == []
+
+
+def test_sentence_no_source_supports_is_marked_not_kept_silently():
+    s1 = Source(1, paper("a", "We use structured state space models for ECG classification."), [])
+    s2 = Source(2, paper("b", "Bowel sounds are segmented with recurrent networks."), [])
+    answer = (
+        "State space models are used for ECG [1]. Mammography screening relies on federated hospitals [2]."
+    )
+    text, moved, unsupported = reattribute(answer, [s1, s2])
+    assert moved == []
+    assert [u["n"] for u in unsupported] == [2]
+    assert text.startswith("State space models are used for ECG [1].")
+    assert text.endswith("federated hospitals [2]." + prompts.UNSUPPORTED_MARK)
+
+
+def test_one_supporting_citation_keeps_the_sentence_as_written():
+    s1 = Source(1, paper("a", "We use structured state space models for ECG classification."), [])
+    s2 = Source(2, paper("b", "Bowel sounds are segmented with recurrent networks."), [])
+    answer = "State space models are used for ECG classification [2][1]."
+    assert reattribute(answer, [s1, s2]) == (answer, [], [])
+
+
+def test_sentence_spans_cover_each_sentence_once():
+    text = "One sentence here. Two [1].\n\n- three\nFour?"
+    assert [text[a:b] for a, b in sentence_spans(text)] == [
+        "One sentence here.",
+        "Two [1].",
+        "- three",
+        "Four?",
+    ]

@@ -10,7 +10,7 @@ import pytest
 
 from rag import prompts
 from rag.answer import Assistant
-from rag.answer.generate import FAKE_CITATION_RE
+from rag.answer.citations import CITATION_RE, source_text, support
 from rag.index import PaperIndex
 from tests.fakes import FakeLLM, UnexpectedLLMCall
 
@@ -59,7 +59,7 @@ def test_prompt_holds_the_selected_evidence_and_the_question(chain, fake):
     for source in answer.sources[: len(shown)]:
         assert f"[{source.n}] {source.paper.label}" in call.user
         assert source.evidence and all(e in source.paper.abstract for e in source.evidence)
-        assert FAKE_CITATION_RE.sub("", " ".join(source.evidence)) in call.user
+        assert CITATION_RE.sub("", " ".join(source.evidence)) in call.user
     assert f"Question: {FACTUAL}" in call.user
     assert any("State Space" in s.paper.label for s in answer.sources[: len(shown)])
 
@@ -71,6 +71,20 @@ def test_citations_outside_the_sources_are_removed(chain, fake):
     assert answer.checks["invalid_citations_removed"] == 2
     assert {c.n for c in answer.citations} <= {s.n for s in answer.sources}
     assert answer.citations and answer.citations[0].n == 1
+
+
+def test_a_wrong_source_number_is_moved_to_the_source_that_says_it(seed_index, chain, fake):
+    sources = Assistant(seed_index, index=chain.index, llm=fake, generate=False).ask(FACTUAL).sources
+    first = source_text(sources[0])
+    # A runner-up's sentence that the first source does not support, cited to the first source.
+    claim, owner = next(
+        (e, s.n) for s in sources[1:] for e in s.evidence if support(e, first) < 0.25 and len(e) > 60
+    )
+    fake.enqueue(f"{claim.rstrip('.')} [1].")
+    answer = chain.ask(FACTUAL)
+    assert answer.checks["citations_moved"] == 1
+    assert answer.checks["moved"][0]["from"] == [1] and answer.checks["moved"][0]["to"] == owner
+    assert answer.answer.endswith(f"[{owner}].") and [c.n for c in answer.citations] == [owner]
 
 
 def test_tokens_are_streamed_as_the_model_writes_them(chain, fake):

@@ -52,11 +52,7 @@ class Assistant:
         self.analyser = self.retriever.analyser
         self.llm = llm or LLM(self.settings)
         self.generate = generate  # False: stop at the sources (evaluation of retrieval and plans)
-        self.profiles = {
-            r["owner"]: r.get("profile", {})
-            for r in self.index.reports
-            if r.get("owner") and r.get("profile")
-        }
+        self.profiles = {r.owner: r.profile for r in self.index.reports if r.owner and r.profile}
         by_letter: dict[str, list[str]] = {}
         for word in sorted(self.analyser.vocabulary):
             by_letter.setdefault(word[:1], []).append(word)
@@ -204,7 +200,11 @@ class _Run:
         """The whole list at once, computed; then at most three sentences of synthesis."""
         self.timings["retrieval_s"] = self.clock()
         sources = select_evidence(
-            self.a.retriever.embed_model, self.standalone, members, self.cfg.list_evidence
+            self.a.retriever.embed_model,
+            self.standalone,
+            members,
+            self.cfg.list_evidence,
+            lexical_bonus=self.cfg.lexical_bonus,
         )
         text = lists.topic_list_text(plan, sources)
         yield Event(EventKind.SOURCES, sources)
@@ -231,7 +231,9 @@ class _Run:
         self.timings["retrieval_s"] = self.clock()
         nearest = found.nearest(self.cfg.nearest_per_facet)
         hits = list({h.paper.paper_id: h for group in nearest.values() for h in group}.values())
-        sources = select_evidence(self.a.retriever.embed_model, self.standalone, hits, 1)
+        sources = select_evidence(
+            self.a.retriever.embed_model, self.standalone, hits, 1, lexical_bonus=self.cfg.lexical_bonus
+        )
         text = refusal.near_miss_text(nearest, sources)
         yield Event(EventKind.SOURCES, sources)
         self.timings["first_token_s"] = self.clock()
@@ -251,8 +253,10 @@ class _Run:
             yield self.answer(text, AnswerKind.REFUSAL, refused=True)
             return
         embed = self.a.retriever.embed_model
-        sources = select_evidence(embed, self.standalone, hits[:1], cfg.fact_top_sentences) + select_evidence(
-            embed, self.standalone, hits[1:], cfg.evidence_sentences, start=2
+        sources = select_evidence(
+            embed, self.standalone, hits[:1], cfg.fact_top_sentences, lexical_bonus=cfg.lexical_bonus
+        ) + select_evidence(
+            embed, self.standalone, hits[1:], cfg.evidence_sentences, start=2, lexical_bonus=cfg.lexical_bonus
         )
         missing = refusal.unheld_reason(plan, hits, cfg.prompt_papers)
         best_sim = max(h.dense_sim or 0.0 for h in hits)
@@ -293,7 +297,7 @@ class _Run:
     def generated(self, user_prompt: str, sources: list[Source]) -> Generator[Event, None, Generated]:
         """Stream the model's tokens; return its checked text."""
         result: Generated | None = None
-        for item in stream_answer(self.a.llm, user_prompt, sources, self.timings, self.clock):
+        for item in stream_answer(self.a.llm, user_prompt, sources, self.timings, self.clock, self.cfg):
             if isinstance(item, Generated):
                 result = item
             else:

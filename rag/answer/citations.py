@@ -1,5 +1,9 @@
-"""Citations in generated text: numbers that name no source are dropped, sentences without a
-citation get one where a source clearly supports them, weakly supported ones are flagged."""
+"""Citations in generated text, checked against the sources' whole abstracts.
+
+In order (`check_answer`): numbers that name no source are dropped; an answer the model left
+uncited gets [n] where one source clearly supports a sentence; a cited sentence that none of its
+sources supports moves to the source that clearly does, or is marked as unsupported in the text.
+"Support" is lexical: the share of a sentence's content words found in a source's text."""
 
 from __future__ import annotations
 
@@ -7,12 +11,13 @@ import re
 
 import numpy as np
 
+from rag import prompts
+from rag.config import AnswerSettings
 from rag.query import lexicon as lx
 
 CITATION_RE = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\[])|\n+")
-SUPPORT_THRESHOLD = 0.25  # share of a sentence's content words found in the cited abstract
-ATTRIBUTION_THRESHOLD = 0.5  # support a source needs to get an uncited sentence
+_DEFAULTS = AnswerSettings()
 
 
 def content_words(text: str) -> set[str]:
@@ -22,6 +27,17 @@ def content_words(text: str) -> set[str]:
 
 def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_RE.split(text) if s and s.strip()]
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence, so a sentence can be rewritten in place, layout kept."""
+    spans, start = [], 0
+    for sep in [*_SENTENCE_RE.finditer(text), None]:
+        end = sep.start() if sep else len(text)
+        if text[start:end].strip():
+            spans.append((start, end))
+        start = sep.end() if sep else end
+    return spans
 
 
 def cited_numbers(text: str) -> list[int]:
@@ -64,19 +80,21 @@ def source_text(source) -> str:
     return f"{p.label} {' '.join(p.authors)} {p.owner or ''} {p.abstract}"
 
 
-def unsupported_sentences(answer: str, sources: list) -> list[dict]:
+def unsupported_sentences(
+    answer: str, sources: list, threshold: float = _DEFAULTS.support_threshold
+) -> list[dict]:
     flagged = []
     for sentence in split_sentences(answer):
         for n in cited_numbers(sentence):
             if 1 <= n <= len(sources):
                 score = support(sentence, source_text(sources[n - 1]))
-                if score < SUPPORT_THRESHOLD:
+                if score < threshold:
                     flagged.append({"sentence": sentence, "n": n, "support": round(score, 2)})
     return flagged
 
 
 def attribute_uncited(
-    answer: str, sources: list, threshold: float = ATTRIBUTION_THRESHOLD
+    answer: str, sources: list, threshold: float = _DEFAULTS.attribution_threshold
 ) -> tuple[str, int]:
     """Post-hoc attribution for an answer the model left uncited: a sentence gets [n] when one
     source clearly supports it. Returns (text, citations added)."""
@@ -98,3 +116,42 @@ def attribute_uncited(
             added += 1
         out.append(sentence)
     return " ".join(out), added
+
+
+def _recite(sentence: str, n: int) -> str:
+    """The sentence with its citations replaced by one [n] at its end."""
+    bare = re.sub(r"\s+([.,;:!?])", r"\1", CITATION_RE.sub("", sentence)).rstrip()
+    return re.sub(r"([.!?:]?)$", rf" [{n}]\1", bare, count=1)
+
+
+def reattribute(
+    answer: str, sources: list, cfg: AnswerSettings = _DEFAULTS
+) -> tuple[str, list[dict], list[dict]]:
+    """Check each cited sentence against all sources.
+
+    Supported by one of its citations: kept. Supported by none, but another source holds at least
+    `attribution_threshold` of its words: its citations become that source's number (moved).
+    Supported by no source: marked in the text (unsupported). Returns (text, moved, unsupported).
+    """
+    moved: list[dict] = []
+    unsupported: list[dict] = []
+    parts, last = [], 0
+    for start, end in sentence_spans(answer):
+        sentence = answer[start:end]
+        cited = [n for n in cited_numbers(sentence) if 1 <= n <= len(sources)]
+        scores = [support(sentence, source_text(s)) for s in sources]
+        if cited and max(scores[n - 1] for n in cited) < cfg.support_threshold:
+            best = int(np.argmax(scores))
+            if scores[best] >= cfg.attribution_threshold:
+                moved.append({"sentence": sentence.strip(), "from": cited, "to": best + 1})
+                sentence = _recite(sentence, best + 1)
+            else:
+                worst = max(cited, key=lambda n: scores[n - 1])
+                unsupported.append(
+                    {"sentence": sentence.strip(), "n": worst, "support": round(scores[worst - 1], 2)}
+                )
+                sentence = sentence.rstrip() + prompts.UNSUPPORTED_MARK
+        parts += [answer[last:start], sentence]
+        last = end
+    parts.append(answer[last:])
+    return "".join(parts), moved, unsupported

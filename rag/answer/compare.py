@@ -31,8 +31,15 @@ def side_sources(plan: QueryPlan, retriever: Retriever, question: str) -> list[t
             conjuncts=[[side.topic]] if own_topic else plan.conjuncts,
         )
         hits = membership(side_plan, retriever).members if side_plan.topic else []
-        per_paper = retriever.settings.answer.compare_sentences_per_paper
-        sources = select_evidence(retriever.embed_model, question, hits, per_paper, side=side.label)
+        cfg = retriever.settings.answer
+        sources = select_evidence(
+            retriever.embed_model,
+            question,
+            hits,
+            cfg.compare_sentences_per_paper,
+            side=side.label,
+            lexical_bonus=cfg.lexical_bonus,
+        )
         groups.append((side.label, sources))
     return groups
 

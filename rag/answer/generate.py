@@ -3,7 +3,6 @@ streamed LLM answer and its citation check."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -11,25 +10,33 @@ import numpy as np
 
 from rag import prompts
 from rag.answer.citations import (
+    CITATION_RE,
     attribute_uncited,
     check_citations,
     content_words,
+    reattribute,
     split_sentences,
-    unsupported_sentences,
 )
 from rag.answer.records import Event, EventKind, Source
 from rag.answer.refusal import INJECTION_RE
+from rag.config import AnswerSettings
 from rag.llm import LLM, LLMUnavailable
 from rag.types import SearchHit
 
-FAKE_CITATION_RE = re.compile(r"\[\d+(?:\s*[,;]\s*\d+)*\]")
-LEXICAL_BONUS = 0.1  # per question word a sentence shares, added to its similarity
+_DEFAULTS = AnswerSettings()
 
 
 def select_evidence(
-    embed_model, question: str, hits: list[SearchHit], per_paper: int, start: int = 1, side: str = ""
+    embed_model,
+    question: str,
+    hits: list[SearchHit],
+    per_paper: int,
+    start: int = 1,
+    side: str = "",
+    lexical_bonus: float = _DEFAULTS.lexical_bonus,
 ) -> list[Source]:
-    """The sentences of each paper most similar to the question (in their original order)."""
+    """The sentences of each paper most similar to the question (in their original order); each
+    question word a sentence shares adds `lexical_bonus` to its similarity."""
     sentences = [
         [s for s in split_sentences(h.paper.abstract) if not INJECTION_RE.search(s)]
         or ["(no usable sentence)"]
@@ -44,7 +51,7 @@ def select_evidence(
     sources, offset = [], 0
     for n, (hit, sents) in enumerate(zip(hits, sentences, strict=True), start=start):
         scores = [
-            sims[offset + i] + LEXICAL_BONUS * len(q_words & content_words(s)) for i, s in enumerate(sents)
+            sims[offset + i] + lexical_bonus * len(q_words & content_words(s)) for i, s in enumerate(sents)
         ]
         offset += len(sents)
         best = sorted(np.argsort(scores)[::-1][:per_paper])
@@ -64,7 +71,7 @@ def source_block(sources: list[Source]) -> str:
                 who=who,
                 year=f", {p.year}" if p.year else "",
                 owner=p.owner or "unknown",
-                evidence=FAKE_CITATION_RE.sub("", " ".join(s.evidence)),
+                evidence=CITATION_RE.sub("", " ".join(s.evidence)),
             )
         )  # only our numbers in the prompt
     return "\n\n".join(blocks)
@@ -80,9 +87,14 @@ class Generated:
 
 
 def stream_answer(
-    llm: LLM, user_prompt: str, sources: list[Source], timings: dict, clock
+    llm: LLM,
+    user_prompt: str,
+    sources: list[Source],
+    timings: dict,
+    clock,
+    cfg: AnswerSettings = _DEFAULTS,
 ) -> Iterator[Event | Generated]:
-    """Token events, then one `Generated` with the checked text."""
+    """Token events, then one `Generated` with the checked text (rag/answer/citations.py)."""
     messages = [
         {"role": "system", "content": prompts.SYSTEM_PROMPT},
         {"role": "user", "content": user_prompt},
@@ -99,14 +111,20 @@ def stream_answer(
         error = str(exc)
         yield Event(EventKind.ERROR, error)
     clean, cited, removed = check_citations("".join(raw), len(sources))
-    clean, added = attribute_uncited(clean, sources)
-    if added:
+    clean, added = attribute_uncited(clean, sources, cfg.attribution_threshold)
+    clean, moved, flagged = reattribute(clean, sources, cfg)
+    if added or moved:
         _, cited, _ = check_citations(clean, len(sources))
-    flagged = unsupported_sentences(clean, sources)
     cut_off = bool(error and raw)
     if error and not raw:
         clean = error
     elif cut_off:
         clean += prompts.CUT_OFF_NOTICE.format(reason=error)
-    checks = {"invalid_citations_removed": removed, "citations_added": added, "unsupported": flagged}
+    checks = {
+        "invalid_citations_removed": removed,
+        "citations_added": added,
+        "citations_moved": len(moved),
+        "moved": moved,
+        "unsupported": flagged,
+    }
     yield Generated(clean, cited, checks, cut_off, error if not raw else None)
