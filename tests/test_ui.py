@@ -93,12 +93,18 @@ def test_citations_become_links_to_their_cards():
         False,
         "Abstract.",
     )
-    text = link_citations(
-        "SSMs help [1][2]. Not a source [9].", turn_no=3, sources=[Source(1, paper, []), Source(2, paper, [])]
-    )
+    sources = [Source(1, paper, []), Source(2, paper, [])]
+    text = link_citations("SSMs help [1][2]. Not a source [9].", turn_no=3, sources=sources)
+
+    def cite(n: int) -> str:
+        return f'<a class="cite" href="#src-3-{n}" title="A &quot;quoted&quot; title">[{n}]</a>'
+
+    assert text == f"SSMs help {cite(1)}{cite(2)}. Not a source [9]."
     assert '<a class="cite" href="#src-3-1" title="A &quot;quoted&quot; title">[1]</a>' in text
     assert 'href="#src-3-2"' in text
     assert "[9]" in text and "#src-3-9" not in text
+    grouped = link_citations("Both [1, 2]; one [2;9]; none [8, 9].", turn_no=3, sources=sources)
+    assert grouped == f"Both {cite(1)}{cite(2)}; one {cite(2)}[9]; none [8, 9]."
 
 
 def test_evidence_is_marked_inside_the_escaped_abstract():

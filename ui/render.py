@@ -8,13 +8,13 @@ import re
 from dataclasses import dataclass, field
 
 from rag.answer import Source
+from rag.answer.citations import CITATION_RE, cited_numbers
 from rag.query.filters import Filters
 from rag.query.plan import QueryPlan
 from rag.types import Paper
 from ui.chips import Chip, chips_html, plan_chips
 from ui.mathtext import plain_math
 
-_CITATION_RE = re.compile(r"\[(\d+)\]")
 MAX_AUTHORS_SHOWN = 8
 
 
@@ -52,17 +52,23 @@ def anchor(turn_no: int, n: int) -> str:
 
 
 def link_citations(text: str, turn_no: int, sources: list[Source]) -> str:
-    """`[n]` -> a link to card n of this turn, titled with the paper (numbers that name no
-    source stay plain text)."""
+    """`[n]` -> a link to card n of this turn, titled with the paper; a group `[1, 2]` -> one
+    `[n]` link per number. Numbers that name no source stay plain text (a group with none
+    that does stays as written)."""
 
-    def link(match: re.Match) -> str:
-        n = int(match.group(1))
+    def one(n: int) -> str:
         if not 1 <= n <= len(sources):
-            return match.group(0)
+            return f"[{n}]"
         title = html.escape(plain_math(sources[n - 1].paper.label), quote=True)
         return f'<a class="cite" href="#{anchor(turn_no, n)}" title="{title}">[{n}]</a>'
 
-    return _CITATION_RE.sub(link, text)
+    def link(match: re.Match) -> str:
+        numbers = cited_numbers(match.group(0))
+        if not any(1 <= n <= len(sources) for n in numbers):
+            return match.group(0)
+        return "".join(one(n) for n in numbers)
+
+    return CITATION_RE.sub(link, text)
 
 
 def highlight(abstract: str, evidence: list[str]) -> str:
