@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +102,56 @@ def assistant(seed_index, smollm_server):
         update={"openai_base_url": smollm_server.base_url, "llm_model": "smollm2"}
     )
     return Assistant(settings)
+
+
+# --- the app in a real headless Chromium (tests/test_browser*.py) ---------------------------
+
+
+@pytest.fixture(scope="module")
+def app_url(assistant):
+    """The Gradio app of `assistant` on a free port (tests/test_ui.py has its own, with short
+    answers)."""
+    from ui.app import build_app
+
+    demo = build_app(assistant)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def downloads(tmp_path_factory) -> Path:
+    """Where the browser saves downloads."""
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="module")
+def browser(downloads):
+    """A headless Chromium (selenium) that saves downloads to `downloads` without asking."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+    ):
+        options.add_argument(arg)
+    options.add_experimental_option(
+        "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
+    )
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+    )
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
