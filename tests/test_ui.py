@@ -160,22 +160,6 @@ def test_plan_chips_from_the_real_analyser(retriever):
     assert [c.removable for c in chips] == [False, True, True, True]
     assert {c.origin for c in chips} == {"question"}
 
-    # A topic typo and an inferred code filter; a comparison's sides.
-    plan = retriever.analyser.analyse("Which papers on segmantation have code?")
-    assert labels(plan_chips(plan)) == [
-        "topic list",
-        "with code",
-        "topic “segmantation”",
-        "segmantation→segmentation",
-    ]
-    plan = retriever.analyser.analyse("compare Binder and Strodthoff on ECG")
-    assert labels(plan_chips(plan)) == [
-        "compare",
-        "side Harald Binder",
-        "side Nils Strodthoff",
-        "topic “ECG”",
-    ]
-
     # What the filters panel set is marked as coming from there.
     panel = Filters(has_code=True, listings=["Nils Strodthoff"])
     plan = retriever.analyser.analyse("how many papers since 2023?", panel)
@@ -194,6 +178,27 @@ def test_plan_chips_from_the_real_analyser(retriever):
     assert parse_chip_target(links[0]) == (3, "author:Harald Binder")
     assert parse_chip_target("x-author:A") is None and parse_chip_target("") is None
     assert "chip-x" not in chips_html(plan_chips(plan), 3, editable=False)
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        # A topic typo and an inferred code filter.
+        (
+            "Which papers on segmantation have code?",
+            ["topic list", "with code", "topic “segmantation”", "segmantation→segmentation"],
+        ),
+        # A comparison's sides.
+        (
+            "compare Binder and Strodthoff on ECG",
+            ["compare", "side Harald Binder", "side Nils Strodthoff", "topic “ECG”"],
+        ),
+    ],
+)
+def test_plan_chip_labels_from_the_real_analyser(retriever, question, expected):
+    from ui.chips import plan_chips
+
+    assert labels(plan_chips(retriever.analyser.analyse(question))) == expected
 
 
 def test_edited_analyser_leaves_out_the_removed_chips(retriever):
