@@ -11,7 +11,6 @@ import pytest
 
 from rag.answer import Assistant
 from rag.llm import LLM, LLMUnavailable, free_port, smollm_path
-from tests.test_search import PAPER_FIELDS
 
 
 def test_answer_with_valid_citations(assistant):
@@ -25,7 +24,10 @@ def test_answer_with_valid_citations(assistant):
     data = answer.to_json()
     assert list(data)[:7] == ["question", "answer", "refused", "citations", "sources", "model", "timings"]
     assert set(data["timings"]) == {"retrieval_s", "first_token_s", "total_s"}
-    assert all(list(c)[:14] == ["n"] + PAPER_FIELDS for c in data["citations"] + data["sources"])
+    for source, c in zip(answer.citations + answer.sources, data["citations"] + data["sources"], strict=True):
+        record = source.paper.to_json()  # "n", then the paper's JSON fields in order, then extras
+        assert list(c)[: len(record) + 1] == ["n", *record] and c["n"] == source.n
+        assert {k: c[k] for k in record} == record
     assert (
         data["timings"]["total_s"] >= data["timings"]["first_token_s"] >= data["timings"]["retrieval_s"] > 0
     )

@@ -7,23 +7,8 @@ import os
 import subprocess
 import sys
 
+from rag.export import CSV_COLUMNS
 from rag.retrieve import Filters
-
-PAPER_FIELDS = [
-    "paper_id",
-    "listings",
-    "owner",
-    "title",
-    "label",
-    "authors",
-    "authors_truncated",
-    "n_authors",
-    "date",
-    "year",
-    "category",
-    "has_code",
-    "abstract",
-]
 
 
 def titles(result):
@@ -119,7 +104,7 @@ def test_modes_differ(retriever):
     assert dense and bm25 and dense != bm25
 
 
-def test_cli_search_batch_and_json(seed_index, tmp_path):
+def test_cli_search_batch_and_json(seed_index, retriever, tmp_path):
     env = {**os.environ, "RAG_DATA_DIR": str(seed_index.data_dir)}
     queries = "state space models for ECG\n\nbowel sounds\n"
     out = subprocess.run(
@@ -134,7 +119,12 @@ def test_cli_search_batch_and_json(seed_index, tmp_path):
     lines = out.stdout.splitlines()
     assert len(lines) == 3
     first, empty, bowel = (json.loads(line) for line in lines)
-    assert empty == [] and len(first) == 3 and list(first[0]) == PAPER_FIELDS + ["score"]
+    assert empty == [] and len(first) == 3
+    for hit in first:  # each hit: the paper's JSON record, field for field and in order, + score
+        record = retriever.index.by_id[hit["paper_id"]].to_json()
+        assert list(hit) == [*record, "score"]
+        assert {k: hit[k] for k in record} == record and isinstance(hit["score"], float)
+    assert sorted(CSV_COLUMNS) == sorted(record)  # the CSV export has a column for every field
     assert "bowel" in bowel[0]["title"].lower()
     papers = subprocess.run(
         [sys.executable, "-m", "rag.cli", "papers", "--json", "--code"],
