@@ -643,21 +643,19 @@ def build_app(assistant: Assistant, warmup: Warmup | None = None) -> gr.Blocks:
                     b_code = gr.Checkbox(label="Only papers with code", elem_id="b-code")
                 with gr.Row(equal_height=True):
                     browse_count = gr.Markdown(all_count, elem_id="browse-count")
-                    browse_bib = gr.DownloadButton(
-                        f"BibTeX ({n_all} papers)",
-                        value=all_bib,
-                        size="sm",
-                        elem_id="browse-bibtex",
-                        scale=0,
-                        min_width=170,
-                    )
-                    browse_csv = gr.DownloadButton(
-                        f"CSV ({n_all} papers)",
-                        value=all_csv,
-                        size="sm",
-                        elem_id="browse-csv",
-                        scale=0,
-                        min_width=150,
+                    browse_bib, browse_csv = (
+                        gr.DownloadButton(
+                            f"{name} ({n_all} papers)",
+                            value=value,
+                            size="sm",
+                            elem_id=elem_id,
+                            scale=0,
+                            min_width=width,
+                        )
+                        for name, value, elem_id, width in (
+                            ("BibTeX", all_bib, "browse-bibtex", 170),
+                            ("CSV", all_csv, "browse-csv", 150),
+                        )
                     )
                 table = gr.Dataframe(
                     all_rows,
@@ -809,8 +807,8 @@ def build_app(assistant: Assistant, warmup: Warmup | None = None) -> gr.Blocks:
         map_colour.change(draw_map, [turns_state, map_colour], corpus_plot, api_visibility="private")
         export_button.click(export, turns_state, export_file, api_name="export")
         if warmup is not None:
-            timer.tick(poll_status, None, [status, timer], api_visibility="private", show_progress="hidden")
-            demo.load(poll_status, None, [status, timer], api_visibility="private", show_progress="hidden")
+            for trigger in (timer.tick, demo.load):
+                trigger(poll_status, None, [status, timer], api_visibility="private", show_progress="hidden")
 
     # A bounded queue: past it, Gradio turns new questions away ("queue is full") instead of
     # letting waits and memory grow without limit.
