@@ -7,7 +7,7 @@ import re
 import pytest
 
 from rag.answer import Assistant
-from rag.answer.members import membership
+from rag.answer.members import facet_covered, facet_variants, membership
 from rag.index import PaperIndex
 
 
@@ -58,3 +58,37 @@ def test_a_fact_gives_the_best_paper_five_sentences(offline):
     assert not answer.refused
     assert len(answer.sources[0].evidence) == min(5, len(answer.sources[0].evidence)) >= 3
     assert all(len(s.evidence) <= 2 for s in answer.sources[1:])
+
+
+def test_a_corrected_spelling_replaces_its_typo_and_does_not_match_alone():
+    variants = facet_variants("federated lerning", {"lerning": "learning"})
+    assert {"federated", "learning"} in variants and {"federated", "lerning"} in variants
+    assert not facet_covered(variants, 0.66, {"deep", "learning", "chest"})  # "learning" alone
+    assert facet_covered(variants, 0.66, {"federated", "learning", "chest"})
+
+
+def test_synonym_alternatives_each_cover_the_phrase():
+    variants = facet_variants("heart signals", {"heart signals": "ECG, electrocardiogram"})
+    assert facet_covered(variants, 0.66, {"ecg", "classification"})
+    assert facet_covered(variants, 0.66, {"electrocardiogram"})
+    assert not facet_covered(variants, 0.66, {"eeg", "signal"})
+
+
+def test_a_hyphenated_facet_matches_the_unhyphenated_text():
+    variants = facet_variants("state-space models", {})
+    assert facet_covered(variants, 0.66, {"state", "space", "ecg"})
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "anything on bowel sounds + machine learning??",
+        "bowel sounds w/ machine learning",
+        "papers combining bowel sounds and transformers from wearables",
+    ],
+)
+def test_every_listed_member_holds_each_part(offline, question):
+    plan = offline.analyser.analyse(question)
+    assert len(plan.conjuncts) >= 2, plan.conjuncts
+    members = membership(plan, offline.retriever).members
+    assert members and all("bowel" in h.paper.abstract.lower() for h in members)

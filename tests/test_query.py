@@ -170,3 +170,18 @@ def test_english_words_are_not_corrected_to_corpus_words(analyse):
     plan = analyse("which binder papers are about ship design")
     assert "ship" not in plan.expansions
     assert analyse("papers on tumour segmantation").expansions == {"segmantation": "segmentation"}
+
+
+@pytest.mark.parametrize(
+    ("question", "parts"),
+    [
+        ("which papers use ECG or EEG signals?", 1),  # alternatives
+        ("state space models such as S4 or Mamba", 1),  # an elaboration
+        ("federated learning for mammography", 2),
+        ("bowel sounds + machine learning", 2),
+        ("predicting liver disease from ECGs", 2),
+    ],
+)
+def test_parts_a_paper_must_cover_start_at_any_non_alternative_joiner(analyse, question, parts):
+    conjuncts = analyse(question).conjuncts
+    assert len(conjuncts) == parts, conjuncts

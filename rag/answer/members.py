@@ -50,18 +50,18 @@ def membership(plan: QueryPlan, retriever: Retriever) -> Membership:
         if len(parts) > 1
         else {name: {h.paper.paper_id: h.dense_sim or 0.0 for h in result.hits} for name in parts}
     )
-    lexical = {
-        f: (distinctive(lx.words(f), retriever), facet_alternatives(f, plan.expansions), cfg.facet_word_share)
+    variants = {
+        f: [distinctive(v, retriever) for v in facet_variants(f, plan.expansions)]
         for group in parts.values()
         for f in group
     }
     out = Membership([], {name: [] for name in parts}, result.hits)
     for hit in result.hits:
-        text = lx.words(f"{hit.paper.title or ''} {hit.paper.abstract}")
+        text = paper_words(hit.paper)
         held = [
             name
             for name, group in parts.items()
-            if any(facet_covered(*lexical[f], text=text) for f in group)
+            if any(facet_covered(variants[f], cfg.facet_word_share, text) for f in group)
             or close[name].get(hit.paper.paper_id, 0.0) >= cfg.member_sim
         ]
         for name in held:
@@ -82,17 +82,38 @@ def facet_text(facet: str, expansions: dict[str, str]) -> str:
     return " ".join([facet] + [term for typed, term in expansions.items() if lx.words(typed) <= words])
 
 
-def facet_alternatives(facet: str, expansions: dict[str, str]) -> list[set[str]]:
-    """The corpus terms the plan expanded a facet's words to ("heart signals" -> {ecg, ...});
-    a paper holding any word of one of them covers the facet."""
-    words = lx.words(facet)
-    return [lx.words(term) for typed, term in expansions.items() if lx.words(typed) <= words]
+def facet_variants(facet: str, expansions: dict[str, str]) -> list[set[str]]:
+    """The facet's words, and the same words with the plan's expansions put in for what they
+    expand: a corrected spelling replaces its typo ("federated lerning" -> {federated, learning}),
+    a long form its acronym, each listed synonym its everyday phrase ("heart signals" -> {ecg} or
+    {electrocardiogram}; lx.SYNONYMS lists alternatives comma-separated)."""
+    variants = [_unhyphenated(facet)]
+    for typed, term in expansions.items():
+        replaced = _unhyphenated(typed)
+        variants += [
+            (v - replaced) | _unhyphenated(alternative)
+            for v in variants
+            if replaced <= v
+            for alternative in term.split(",")
+            if lx.words(alternative)
+        ]
+    return [(v - lx.GENERIC_RESEARCH_WORDS) or v for v in variants]
 
 
-def facet_covered(words: set[str], alternatives: list[set[str]], share: float, text: set[str]) -> bool:
-    if len(words & text) >= math.ceil(share * len(words)):
-        return True
-    return any(alt & text for alt in alternatives)
+def _unhyphenated(text: str) -> set[str]:
+    """Words of a facet, a hyphenated one as its parts: "state-space" matches "state space"."""
+    return lx.words(text.replace("-", " "))
+
+
+def paper_words(paper) -> set[str]:
+    """A paper's title and abstract words, with the parts of hyphenated ones ("state-space")."""
+    words = lx.words(f"{paper.title or ''} {paper.abstract}")
+    return words | {part for w in words if "-" in w for part in lx.words(w.replace("-", " "))}
+
+
+def facet_covered(variants: list[set[str]], share: float, text: set[str]) -> bool:
+    """Some variant of the facet has `share` of its (distinctive) words in the text."""
+    return any(v and len(v & text) >= math.ceil(share * len(v)) for v in variants)
 
 
 _DOC_FREQ: dict[int, tuple[int, Counter[str]]] = {}
@@ -105,7 +126,7 @@ def distinctive(words: set[str], retriever: Retriever) -> set[str]:
         papers = retriever.index.papers
         _DOC_FREQ[key] = (
             len(papers),
-            Counter(w for p in papers for w in lx.words(f"{p.title or ''} {p.abstract}")),
+            Counter(w for p in papers for w in paper_words(p)),
         )
     n, df = _DOC_FREQ[key]
     rare = {w for w in words if df[w] <= retriever.settings.answer.common_word_share * n}

@@ -384,20 +384,24 @@ class Cues:
         return None
 
     def conjuncts(self) -> list[list[str]]:
-        """The facets grouped into the parts a paper must all cover: a new part starts at a
-        joining preposition ("for", "in", "applied to"); within a part, facets are alternatives
-        or elaborations ("state space models (SSMs such as S4, or Mamba)")."""
+        """The facets grouped into the parts a paper must all cover: facets separated only by
+        lx.ALTERNATIVE_JOINERS are alternatives or elaborations of one part ("state space models
+        (SSMs such as S4, or Mamba)"); any other word between them starts a new part ("for",
+        "from", "applied to")."""
         groups: list[list[str]] = [[]]
         run: list[str] = []
+        joined = False  # a non-alternative word since the last facet
         for tok in self.topical + [Token("", "", 0, 0)]:  # a sentinel closes the last run
             if _is_topic_word(tok.norm):
+                if joined and not run and groups[-1]:
+                    groups.append([])
+                joined = False
                 run.append(tok.text)
                 continue
             if run:
                 groups[-1].append(" ".join(run))
                 run = []
-            if tok.norm in lx.CONJUNCT_JOINERS and groups[-1]:
-                groups.append([])
+            joined = joined or (bool(tok.norm) and tok.norm not in lx.ALTERNATIVE_JOINERS)
         return [g for g in groups if g]
 
     def facets(self) -> list[str]:

@@ -225,9 +225,11 @@ UNHELD_PHRASES = {
 
 # Words that join a topic's separable parts ("reinforcement learning for robotic surgery").
 FACET_JOINERS = _set("for in on with and applied to + & using via across between")
-# Of those, the ones that make a conjunction a paper must cover as a whole ("federated learning
-# for mammography"); "and" lists alternatives as often as not ("ECG and EEG papers").
-CONJUNCT_JOINERS = FACET_JOINERS - {"and", "+", "&"}
+# Words between two facets that make them alternatives or elaborations of one part ("ECG or
+# EEG", "state space models such as S4", "attribution / explanation"); any other word between
+# them ("for", "from", "of", "+", "w/") starts a part a paper must cover as well ("federated
+# learning for mammography"). "and" lists alternatives as often as not ("ECG and EEG papers").
+ALTERNATIVE_JOINERS = _set("or and / such as like including e.g eg i.e ie especially namely either")
 
 # Listing aliases the pages do not print themselves: the group page never names its head.
 LISTING_ALIASES = {
@@ -321,11 +323,14 @@ involve involves involving focus focuses focusing focused cover covers address a
 tackle tackles investigate investigates explore explores exploring concern concerns propose proposes
 proposed present presents employ employs employing leverage leverages leveraging relate related
 relating mention mentions mentioning discuss discusses discussing say says said look looking
-based centred centered around talk talks""")
+based centred centered around talk talks evaluate evaluates evaluated evaluating assess assesses
+assessed assessing examine examines examined study studies studied explicitly specifically
+particularly mainly primarily actually really""")
 
 # Words every research text uses: two texts sharing them share nothing (citation support).
 GENERIC_RESEARCH_WORDS = _set("""paper study work approach method model result show new propose
-present base use also can such than more most other over under between into via""")
+present base use also can such than more most other over under between into via signal data
+image task""")
 
 # Every word the lexicon knows: never read as a typo of a cue word.
 KNOWN_WORDS = frozenset(
@@ -351,40 +356,41 @@ KNOWN_WORDS = frozenset(
     | WITH_CUES
 )
 
-# Everyday words for what the abstracts name technically: folded phrase -> the corpus's term.
+# Everyday words for what the abstracts name technically: folded phrase -> the corpus's terms,
+# comma-separated alternatives (a paper using any one of them covers the phrase).
 # Short on purpose; the acronyms of the corpus itself are mined (rag/query/expand.py).
 SYNONYMS = {
-    "heart signal": "ECG electrocardiogram",
-    "heart signals": "ECG electrocardiogram",
-    "heart rhythm": "ECG electrocardiogram arrhythmia",
-    "heart rhythms": "ECG electrocardiogram arrhythmia",
-    "heart trace": "ECG electrocardiogram",
-    "heart traces": "ECG electrocardiogram",
-    "brain wave": "EEG electroencephalography",
-    "brain waves": "EEG electroencephalography",
-    "brain signals": "EEG electroencephalography",
-    "xray": "X-ray radiograph",
-    "xrays": "X-ray radiographs",
-    "x ray": "X-ray radiograph",
+    "heart signal": "ECG, electrocardiogram",
+    "heart signals": "ECG, electrocardiogram",
+    "heart rhythm": "ECG, electrocardiogram, arrhythmia",
+    "heart rhythms": "ECG, electrocardiogram, arrhythmia",
+    "heart trace": "ECG, electrocardiogram",
+    "heart traces": "ECG, electrocardiogram",
+    "brain wave": "EEG, electroencephalography",
+    "brain waves": "EEG, electroencephalography",
+    "brain signals": "EEG, electroencephalography",
+    "xray": "X-ray, radiograph",
+    "xrays": "X-ray, radiographs",
+    "x ray": "X-ray, radiograph",
     "chest film": "chest radiograph",
     "chest films": "chest radiographs",
-    "across hospitals": "federated multi-institutional",
-    "between hospitals": "federated multi-institutional",
-    "without sharing data": "federated privacy-preserving",
-    "fake images": "synthetic generated images",
+    "across hospitals": "federated, multi-institutional",
+    "between hospitals": "federated, multi-institutional",
+    "without sharing data": "federated, privacy-preserving",
+    "fake images": "synthetic images, generated images",
     "fake data": "synthetic data",
     "made-up data": "synthetic data",
-    "chatbot": "large language model",
-    "chatbots": "large language models",
-    "chatgpt": "GPT-4 large language model",
+    "chatbot": "large language model, LLM",
+    "chatbots": "large language models, LLMs",
+    "chatgpt": "GPT-4, large language model",
     "gut sounds": "bowel sounds",
     "tummy sounds": "bowel sounds",
     "sleep stages": "sleep staging",
-    "pulse wave": "photoplethysmography PPG",
-    "pulse signals": "photoplethysmography PPG",
-    "explainable": "explainability XAI attribution",
-    "black box": "explainability interpretability",
-    "skin": "dermatology skin",
-    "eye scans": "fundus retinal",
-    "mri scans": "MRI magnetic resonance",
+    "pulse wave": "photoplethysmography, PPG",
+    "pulse signals": "photoplethysmography, PPG",
+    "explainable": "explainability, XAI, attribution",
+    "black box": "explainability, interpretability",
+    "skin": "dermatology, skin",
+    "eye scans": "fundus, retinal",
+    "mri scans": "MRI, magnetic resonance",
 }
