@@ -65,7 +65,6 @@ import contextlib
 import html
 import json
 import re
-import socket
 import sys
 import tempfile
 import threading
@@ -78,6 +77,7 @@ import httpx
 
 from eval.metrics import percentile
 from rag.config import PROJECT_ROOT, Settings
+from rag.llm import free_port
 
 # First topics, one per session, each hitting real seed papers; the second topic is for "What about ...?".
 TOPICS = [
@@ -102,12 +102,6 @@ ASK_TIMEOUT_S = 1800.0
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb(pid: int | None) -> float | None:

@@ -93,7 +93,8 @@ def test_index_and_search_through_an_embeddings_endpoint(embeddings_server, tmp_
 def test_unreachable_embeddings_endpoint_fails_ingest_cleanly(tmp_path):
     from rag.config import Settings
     from rag.index import IngestError, ingest, read_state
-    from tests.conftest import SEED_FILES, free_port
+    from rag.llm import free_port
+    from tests.conftest import SEED_FILES
 
     listing = tmp_path / "seeds"
     listing.mkdir()

@@ -153,7 +153,7 @@ class _Run:
             return
         yield Event(EventKind.STATUS, "understanding the question")
         try:
-            self.standalone = rewrite(self.a.llm, q, self.history)
+            self.standalone = rewrite(self.a.llm, q, self.history, self.cfg)
         except LLMUnavailable as exc:
             yield Event(EventKind.ERROR, str(exc))
             yield self.answer(str(exc), AnswerKind.ERROR)

@@ -7,11 +7,11 @@ import re
 
 from rag import prompts
 from rag.answer.citations import content_words
+from rag.config import AnswerSettings
 from rag.llm import LLM, LLMUnavailable
 from rag.query import lexicon as lx
 
-MAX_REWRITE_CHARS = 300
-HISTORY_TURNS = 4
+_DEFAULTS = AnswerSettings()
 
 
 def is_followup(question: str, history: list[dict]) -> bool:
@@ -59,13 +59,13 @@ def _added_words(question: str) -> set[str]:
     }
 
 
-def rewrite(llm: LLM, question: str, history: list[dict]) -> str:
+def rewrite(llm: LLM, question: str, history: list[dict], cfg: AnswerSettings = _DEFAULTS) -> str:
     """The standalone form of a follow-up; other questions are returned as they are."""
     if not is_followup(question, history):
         return question
     turns = [
-        f"{t['role']}: {(t.get('standalone') or t['content'])[:MAX_REWRITE_CHARS]}"
-        for t in history[-HISTORY_TURNS:]
+        f"{t['role']}: {(t.get('standalone') or t['content'])[: cfg.max_rewrite_chars]}"
+        for t in history[-cfg.history_turns :]
     ]
     try:
         text = llm.complete(
@@ -75,13 +75,13 @@ def rewrite(llm: LLM, question: str, history: list[dict]) -> str:
                     "content": prompts.REWRITE_PROMPT.format(history="\n".join(turns), question=question),
                 }
             ],
-            max_tokens=60,
+            max_tokens=cfg.rewrite_max_tokens,
             temperature=0.0,
         )
     except LLMUnavailable:
         return fallback_rewrite(question, history)
     text = text.strip().splitlines()[0].strip().strip('"') if text.strip() else ""
-    if not text or len(text) > MAX_REWRITE_CHARS or len(text) < 8:
+    if not text or len(text) > cfg.max_rewrite_chars or len(text) < 8:
         return fallback_rewrite(question, history)
     # A rewrite must keep what the follow-up adds and something of the earlier question;
     # otherwise the plain fallback is safer.

@@ -148,12 +148,10 @@ def per_listing(ctx: Context) -> TableAnswer:
     lines = [prompts.PER_LISTING_HEADER.format(scope=scope, n=len(papers))]
     by_listing = {}
     for report in ctx.retriever.index.reports:
-        n = sum(1 for p in papers if report["listing"] in p.listings)
-        owner = report.get("owner") or "no owner"
+        n = sum(1 for p in papers if report.listing in p.listings)
+        owner = report.owner or "no owner"
         lines.append(
-            prompts.PER_LISTING_ROW.format(
-                listing=report["listing"], owner=owner, layout=report["layout"], n=n
-            )
+            prompts.PER_LISTING_ROW.format(listing=report.listing, owner=owner, layout=report.layout, n=n)
         )
         if n:
             by_listing[owner] = n
