@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import importlib.util
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -123,8 +124,10 @@ class LlamaServer:
             str(self.n_ctx),
             "--n_threads",
             str(self.threads),
+            # Verbose: the server logs each request's prefix-cache hit and prompt timing,
+            # which `prompt_stats` reads back (the log is a file, never a terminal).
             "--verbose",
-            "False",
+            str(bool(self.log_path)),
             *self.extra_args,
         ]
         # The child keeps its own copy of the log's descriptor; ours is closed at once.
@@ -185,6 +188,26 @@ class Endpoint:
     embedded: bool
 
 
+_PREFIX_HIT_RE = re.compile(r"Llama\.generate: (\d+) prefix-match hit")
+_PROMPT_EVAL_RE = re.compile(r"prompt eval time\s*=\s*[\d.]+ ms\s*/\s*(\d+) tokens")
+
+
+def prompt_stats(log: str) -> dict[str, int]:
+    """From llama-cpp-python's verbose log of one request: the prompt tokens reused from the
+    server's prefix cache (`cached_tokens`), the new ones it read (`prompt_eval_tokens`) and their
+    sum (`prompt_tokens`); empty if not logged. (The log's prompt eval *time* is not used: this
+    version times only the last batch.) llama_cpp.server answers one request at a time, so the
+    first request logged after ours was sent is ours when one user asks; under concurrent load
+    it may be another's."""
+    evaluated = _PROMPT_EVAL_RE.search(log)
+    if not evaluated:
+        return {}
+    hit = _PREFIX_HIT_RE.search(log, 0, evaluated.start())
+    cached = int(hit.group(1)) if hit else 0
+    new = int(evaluated.group(1))
+    return {"prompt_tokens": cached + new, "cached_tokens": cached, "prompt_eval_tokens": new}
+
+
 class LLM:
     """Chat completions, streamed, from one OpenAI-compatible endpoint.
 
@@ -196,6 +219,8 @@ class LLM:
         self._lock = threading.Lock()
         self._client: Any = None  # an openai.OpenAI for the current endpoint
         self._endpoint: Endpoint | None = None
+        # What the embedded server logged for the last streamed answer (see `prompt_stats`).
+        self.last_prompt_stats: dict[str, int] = {}
 
     @property
     def embedded(self) -> bool:
@@ -256,6 +281,9 @@ class LLM:
 
         client = self.client()
         url = self._endpoint.base_url if self._endpoint else "?"
+        log = self._server.log_path if self.embedded and self._server else None
+        offset = log.stat().st_size if log and log.exists() else None
+        self.last_prompt_stats = {}
         try:
             stream = client.chat.completions.create(
                 model=self.settings.llm_model,
@@ -267,6 +295,10 @@ class LLM:
             for event in stream:
                 if event.choices and event.choices[0].delta and event.choices[0].delta.content:
                     yield event.choices[0].delta.content
+            if log and offset is not None:
+                with open(log, "rb") as f:
+                    f.seek(offset)
+                    self.last_prompt_stats = prompt_stats(f.read().decode("utf-8", "replace"))
         except openai.APITimeoutError as exc:
             raise LLMUnavailable(
                 f"the LLM endpoint {url} did not answer within {self.settings.llm_timeout_s:.0f}s; "

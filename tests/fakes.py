@@ -49,6 +49,7 @@ class FakeLLM:
     """Answers from a queue; records every call in `calls`."""
 
     embedded = False
+    last_prompt_stats: dict = {}  # noqa: RUF012 - never mutated; the real LLM reads its server log
 
     def __init__(self, model_name: str = "fake-llm"):
         self.model_name = model_name

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from rag import prompts
 from rag.answer import Assistant
 from rag.llm import LLM, LLMUnavailable, free_port, smollm_path
 
@@ -133,3 +134,23 @@ def test_qwen_1_5b_answers_with_citations(seed_index, tmp_path):
         print(f"\nqwen answer timings: {answer.timings}")
     finally:
         assistant.close()
+
+
+def test_embedded_server_reports_prompt_tokens_and_its_prefix_cache(seed_index):
+    """The second question with the same system prompt reuses its tokens from the server's cache."""
+    settings = seed_index.model_copy(update={"llm_model_path": smollm_path(), "llm_model": "smollm2"})
+    llm = LLM(settings)
+    system = {"role": "system", "content": prompts.SYSTEM_PROMPT}
+    try:
+        stats = []
+        for question in ("Which papers use ECG?", "Which papers use EEG signals?"):
+            list(llm.stream([system, {"role": "user", "content": question}], max_tokens=3))
+            stats.append(dict(llm.last_prompt_stats))
+    finally:
+        llm.close()
+    first, second = stats
+    assert first["prompt_tokens"] > 20
+    for s in stats:
+        assert s["prompt_tokens"] == s["cached_tokens"] + s["prompt_eval_tokens"]
+    assert second["cached_tokens"] >= 20, second  # the system prompt came from the cache
+    assert second["prompt_eval_tokens"] < first["prompt_tokens"]

@@ -95,6 +95,7 @@ def test_tokens_are_streamed_as_the_model_writes_them(chain, fake):
     assert kinds.index("sources") < kinds.index("token") and kinds[-1] == "done"
     answer = events[-1].data
     assert answer.timings["first_token_s"] is not None and answer.model == "fake-llm"
+    assert 0 <= answer.timings["prefill_s"] <= answer.timings["first_token_s"]
 
 
 @pytest.mark.parametrize(

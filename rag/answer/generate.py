@@ -101,8 +101,11 @@ def stream_answer(
     ]
     raw: list[str] = []
     error = None
+    sent = clock()
     try:
         for delta in llm.stream(messages):
+            if not raw:  # the model's first token: it has read the prompt
+                timings["prefill_s"] = round(clock() - sent, 3)
             if timings.get("first_token_s") is None:
                 timings["first_token_s"] = clock()
             raw.append(delta)
@@ -110,6 +113,7 @@ def stream_answer(
     except LLMUnavailable as exc:
         error = str(exc)
         yield Event(EventKind.ERROR, error)
+    timings.update(llm.last_prompt_stats)  # prompt_tokens, cached_tokens (embedded server)
     clean, cited, removed = check_citations("".join(raw), len(sources))
     clean, added = attribute_uncited(clean, sources, cfg.attribution_threshold)
     clean, moved, flagged = reattribute(clean, sources, cfg)
