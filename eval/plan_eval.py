@@ -2,7 +2,11 @@
 right (the papers listed or counted, the number, the field; for questions answered from
 abstracts, the gold papers among the sources)?
 
-    python -m eval.plan_eval [--split dev|heldout|heldout2|all] [--answers] [-v]
+    python -m eval.plan_eval [--split dev|heldout|heldout2|all] [--answers] [--llm-fallback] [-v]
+
+`--llm-fallback` lets the configured LLM (the embedded llama.cpp server with the packaged
+Qwen2.5-Coder-1.5B unless OPENAI_BASE_URL is set) fill the plans no rule places
+(rag/query/fallback.py) and prints how often it was asked and how long it took.
 
 Questions live in eval/plan/{dev,heldout,heldout2}.jsonl; the format is eval/plan/README.md.
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -131,11 +136,22 @@ def answer_errors(answer, want: dict) -> list[str]:
     return errors
 
 
-def run(split: str, answers: bool, verbose: bool) -> dict:
+def run(split: str, answers: bool, verbose: bool, llm_fallback: bool = False) -> dict:
     from rag.answer import Assistant
     from rag.config import get_settings
+    from rag.query.fallback import PlanFallback, openai_plan_llm
 
-    assistant = Assistant(get_settings(), generate=False)
+    settings = get_settings()
+    assistant = Assistant(settings, generate=False)
+    fallback = None
+    if llm_fallback:
+        fallback = PlanFallback(
+            openai_plan_llm(assistant.llm, settings.query), settings.query.llm_fallback_timeout_s
+        )
+        assistant.analyser.fallback = fallback  # the chain's analyser: answers read the same plans
+        started = time.monotonic()
+        assistant.llm.client()  # start the embedded server now: its loading is not a call's latency
+        print(f"  LLM {assistant.llm.model_name} ready in {time.monotonic() - started:.1f}s")
     rows = load(split)
     per_intent: dict[str, Counter] = defaultdict(Counter)
     failures = []
@@ -161,10 +177,25 @@ def run(split: str, answers: bool, verbose: bool) -> dict:
             f"  {intent:12s} {c['plan']:3d}/{c['n']:<3d}"
             + (f"  answer {c['answer']:3d}/{c['n']}" if answers else "")
         )
+    result: dict = {"split": split, "n": n, "plan_right": plan_ok, "answer_right": answer_ok}
+    if fallback is not None:
+        latency = fallback.latency()
+        outcomes = Counter(c.outcome.split(":")[0] for c in fallback.calls)
+        print(
+            f"  LLM fallback: {latency['calls']} questions asked · "
+            + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
+            + f" · p50 {latency['p50_s']:.2f}s, max {latency['max_s']:.2f}s per call"
+        )
+        if verbose:
+            for call in fallback.calls:
+                print(f"    {call.seconds:5.2f}s {call.outcome:.90s} · {call.question}")
+                print(f"      {call.reply:.240s}")
+        result["fallback"] = {**latency, "outcomes": dict(outcomes)}
+        assistant.close()
     if verbose:
         for qid, question, summary, errors in failures:
             print(f"\n{qid} {question}\n   understood as: {summary}\n   " + "\n   ".join(errors))
-    return {"split": split, "n": n, "plan_right": plan_ok, "answer_right": answer_ok}
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,10 +204,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--answers", action="store_true", help="also check the answers (table answers and sources)"
     )
+    parser.add_argument(
+        "--llm-fallback",
+        action="store_true",
+        help="let the configured LLM fill the plans no rule places (rag/query/fallback.py)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     for split in ["dev", "heldout", "heldout2"] if args.split == "all" else [args.split]:
-        run(split, args.answers, args.verbose)
+        run(split, args.answers, args.verbose, args.llm_fallback)
     return 0
 
 

@@ -208,6 +208,18 @@ class QuerySettings(_Section):
     acronym_context_chars: int = Field(
         default=80, description='Characters before "(" where an acronym\'s long form is looked for.'
     )
+    # fallback.py (the LLM fills the plan of a structural question no rule placed)
+    llm_fallback: bool = Field(
+        default=False,
+        description="Ask the LLM (JSON-schema-constrained) for the plan when no rule recognises the "
+        "intent of a structural question; off: seconds per such question on 2 cores.",
+    )
+    llm_fallback_timeout_s: float = Field(
+        default=30.0, description="Seconds the LLM fallback may take; later, the rules' plan stands."
+    )
+    llm_fallback_max_tokens: int = Field(
+        default=160, description="Tokens the LLM fallback's JSON reply may have."
+    )
 
 
 class LLMSettings(_Section):

@@ -130,3 +130,32 @@ COMPARE_COUNTS_SIDE = "- {label}: {n} papers {refs}"
 COMPARE_COUNTS_MORE = "{label} has more."
 COMPARE_COUNTS_TIE = "{labels} have as many."
 COMPARE_NOTHING = "No listed paper of {labels} is about this, so there is nothing to compare."
+
+# --- the optional LLM fallback of question understanding (rag/query/fallback.py) -----------
+
+PLAN_FALLBACK_SYSTEM = """You read one question about a collection of research-paper records and say
+what it asks, as JSON. Each record has: title, authors, date, arXiv category, the listing (page)
+it is in, a Code badge, and an abstract.
+intent is one of:
+- count: how many papers (match the filters or a topic)
+- list: the papers matching the filters, when no subject is asked about
+- newest / oldest: the k most recent / earliest papers
+- per_year: papers per year; per_listing: papers per listing
+- coauthors: who a person publishes with
+- joint: papers that two or more named people wrote together
+- field: one field (authors, date, category, listing, n_authors) of one named paper
+- shared: papers that are in more than one listing
+- profile: a statistic of a researcher's profile page (h-index, citations)
+- compare: two or more people, listings or subjects compared
+- topic_list: which papers are about a subject
+- fact: a question answered from what the abstracts say
+authors: the people named in the question, as written there.
+year_from, year_to: the years asked for, both the same for one year; null when none.
+k: how many papers newest or oldest asks for; null otherwise.
+field: the paper field asked for; null otherwise.
+category: the arXiv category named; null otherwise.
+has_code: true for papers with code, false for without code; null when not asked.
+topic: the subject words of the question, copied from it; empty when it asks only about the
+records (counts, lists, dates, people)."""
+
+PLAN_FALLBACK_USER = "Question: {question}"

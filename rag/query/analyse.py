@@ -8,6 +8,7 @@ and "latest 3 from binder" reach the same plan.
 
 from __future__ import annotations
 
+import copy
 from datetime import date
 
 from rapidfuzz.distance import OSA
@@ -16,6 +17,15 @@ from rag.corpus.names import name_matches
 from rag.query import lexicon as lx
 from rag.query.entities import CorpusEntities, Entities
 from rag.query.expand import Expander, mine_acronyms, word_frequency
+from rag.query.fallback import (
+    FallbackError,
+    Grounds,
+    PlanFallback,
+    Proposal,
+    fallback_reason,
+    parse_proposal,
+    plan_schema,
+)
 from rag.query.filters import Filters
 from rag.query.lexicon import Token
 from rag.query.plan import Intent, QueryPlan, Side, Unheld
@@ -32,6 +42,7 @@ class QueryAnalyser:
         other_owners: set[str] | None = None,
         vocabulary: set[str] | None = None,
         profiles: dict[str, dict] | None = None,
+        fallback: PlanFallback | None = None,
     ):
         self.entities = CorpusEntities(papers, person_owners or set(), other_owners or set(), vocabulary)
         self.vocabulary = self.entities.vocabulary
@@ -39,8 +50,12 @@ class QueryAnalyser:
         self.profiles = profiles or {}
         self._cues = sorted(w for w in lx.CUE_VOCABULARY | lx.STOP_WORDS if len(w) >= lx.TYPO_MIN_LENGTH)
         self.calls = 0  # how many questions were analysed (tests check: once per question)
+        # The LLM that may fill what the rules cannot place (rag/query/fallback.py); None: rules only.
+        self.fallback = fallback
+        self.fallback_schema = plan_schema(list(self.entities.categories.values()))
 
     def analyse(self, question: str, explicit: Filters | None = None, today: date | None = None) -> QueryPlan:
+        """The plan of one question; `self.fallback`, when set, may fill what no rule placed."""
         self.calls += 1
         tokens, corrections = self.correct(lx.tokenize(question))
         found = self.entities.find(tokens, today, question)
@@ -57,9 +72,13 @@ class QueryAnalyser:
             plan.paper_id = str(papers[0])
             plan.paper_label = next(p.label for p in self.entities.papers if p.paper_id == plan.paper_id)
         self.decide_intent(plan, cues, found)
+        notes: list[str] = []
+        if self.fallback is not None and (reason := fallback_reason(plan)):
+            plan, note = self.fill_from_llm(plan, found, self.fallback, reason, today)
+            notes.append(note)
         topics = [plan.topic] + [side.topic for side in plan.sides]
         plan.expansions = {k: v for t in topics if t for k, v in self.expander.expand(t).items()}
-        plan.notes = describe(found, corrections)
+        plan.notes = describe(found, corrections) + notes
         return plan
 
     # --- step 0: cue words typed with one slip ----------------------------------------------
@@ -122,13 +141,8 @@ class QueryAnalyser:
             cues.ranks() and len(people) >= 2
         ):
             plan.intent = Intent.COMPARE
-            plan.sides = self.sides(plan, found)
-            plan.filters = Filters(
-                year_from=plan.filters.year_from,
-                year_to=plan.filters.year_to,
-                has_code=plan.filters.has_code,
-                categories=plan.filters.categories,
-            )
+            plan.sides = self.sides(plan, found.values("author"), found.values("listing"))
+            plan.filters = _shared_filters(plan.filters)
         elif stat and (found.of("author") or found.of("listing")):
             self.profile_plan(plan, stat)
         elif unheld:
@@ -151,13 +165,7 @@ class QueryAnalyser:
             plan.intent = Intent.COAUTHORS
         else:
             self.open_intent(plan, cues, found)
-        if plan.intent not in (Intent.NEWEST, Intent.OLDEST):
-            plan.k = None
-        if plan.intent is not Intent.FIELD:
-            plan.paper_id = plan.paper_id if plan.intent is Intent.FACT else None
-            plan.paper_label = plan.paper_label if plan.paper_id else None
-        if plan.intent.from_table and plan.intent not in (Intent.NEWEST, Intent.OLDEST, Intent.COUNT):
-            plan.topic, plan.facets, plan.conjuncts = "", [], []
+        _tidy(plan)
 
     def profile_plan(self, plan: QueryPlan, stat: str) -> None:
         """A profile statistic of a person: theirs is their own listing; unstated means unheld."""
@@ -200,11 +208,11 @@ class QueryAnalyser:
         plan.intent = Intent.LIST
         plan.confidence = 1.0 if named or cues.asks_for_papers() else 0.4
 
-    def sides(self, plan: QueryPlan, found: Entities) -> list[Side]:
+    def sides(self, plan: QueryPlan, authors: list, listings: list) -> list[Side]:
         """One side per person or listing named; else one per facet of the topic."""
         topic = plan.topic
-        sides = [Side(str(v), Filters(authors=[str(v)]), topic) for v in found.values("author")]
-        sides += [Side(str(v), Filters(listings=[str(v)]), topic) for v in found.values("listing")]
+        sides = [Side(str(v), Filters(authors=[str(v)]), topic) for v in authors]
+        sides += [Side(str(v), Filters(listings=[str(v)]), topic) for v in listings]
         if len(sides) >= 2:
             return sides
         return [
@@ -217,6 +225,139 @@ class QueryAnalyser:
             )
             for f in plan.facets
         ]
+
+    # --- the optional LLM fallback (rag/query/fallback.py) --------------------------------
+
+    def resolve_name(self, name: str) -> tuple[str, str] | None:
+        """A name as the LLM wrote it -> ("author" | "listing", display), by the recognisers that
+        read questions; None unless one person or listing covers every word of it."""
+        tokens = lx.tokenize(name)
+        if not tokens:
+            return None
+        found = self.entities.find(tokens, None, name)
+        named = [s for s in found.spans if s.kind in ("author", "listing")]
+        if len(named) != 1:
+            return None
+        covers = all(named[0].covers(i) or tok.norm in lx.STOP_WORDS for i, tok in enumerate(tokens))
+        return (named[0].kind, str(named[0].value)) if covers else None
+
+    def fill_from_llm(
+        self, plan: QueryPlan, found: Entities, fallback: PlanFallback, reason: str, today: date | None
+    ) -> tuple[QueryPlan, str]:
+        """The plan as the LLM fills it, validated and merged, and a note saying so; on any
+        failure the rules' plan and a note saying why it stands."""
+        grounds = Grounds(
+            words=frozenset(t.norm for t in lx.tokenize(plan.question)),
+            names=frozenset(str(v) for v in found.values("author") + found.values("listing")),
+            years=frozenset(y for span in found.values("year") for y in span if y is not None),
+            categories=frozenset(str(v).upper() for v in found.values("category")),
+            has_code=plan.filters.has_code,
+            number=next(iter(found.values("number")), None),
+        )
+        call = None
+        try:
+            text, call = fallback.ask(plan.question, self.fallback_schema)
+            proposal = parse_proposal(text, grounds, self.resolve_name, self.entities.categories, today)
+            filled = self.merged_plan(plan, proposal, found)
+        except FallbackError as exc:
+            if call is not None:
+                call.outcome = f"rejected: {exc}"
+            return plan, f"LLM fallback ({reason}): kept the rules' plan, {exc}"
+        if filled is None:
+            if call is not None:
+                call.outcome = "agreed"
+            return plan, f"LLM fallback ({reason}): the LLM read it as the rules did"
+        if call is not None:
+            call.outcome = "filled"
+        return filled, f"LLM fallback ({reason}): the LLM filled the plan ({filled.summary()})"
+
+    def merged_plan(self, plan: QueryPlan, proposal: Proposal, found: Entities) -> QueryPlan | None:
+        """The rules' plan with the LLM's reading merged in, or None when nothing changes.
+
+        The LLM decides the intent; the filters the rules recognised stand and the LLM's only
+        fill the fields left empty (the year range counts as one: "since 2022" keeps no end);
+        the topic keeps only words the LLM kept (it may drop a rule topic word, "pubs", never
+        add one). An intent that lacks what its answer needs (a field without a named paper,
+        joint papers of fewer than two people, a comparison of fewer than two sides, a profile
+        statistic, a topic list without a topic) is refused."""
+        new = copy.deepcopy(plan)
+        new.intent = proposal.intent
+        years = plan.filters.year_from is None and plan.filters.year_to is None  # a range is one filter
+        new.filters = plan.filters.merged(
+            Filters(
+                authors=proposal.authors,
+                listings=proposal.listings,
+                year_from=proposal.year_from if years else None,
+                year_to=proposal.year_to if years else None,
+                categories=proposal.categories,
+                has_code=proposal.has_code,
+            )
+        )
+        kept = {t.norm for t in lx.tokenize(proposal.topic)}
+        new.facets = [f for f in (_only(facet, kept) for facet in plan.facets) if f]
+        new.conjuncts = [
+            g for g in ([f for f in (_only(x, kept) for x in group) if f] for group in plan.conjuncts) if g
+        ]
+        new.topic = " ".join(new.facets)
+        intent = new.intent
+        if intent is Intent.PROFILE:
+            raise FallbackError("a profile intent needs a statistic the rules did not find")
+        if intent is Intent.FIELD and not (plan.paper_id and proposal.field):
+            raise FallbackError("a field intent needs a paper the rules recognised, and a field")
+        if intent is Intent.JOINT and len(new.filters.authors) < 2:
+            raise FallbackError("joint papers need two named people")
+        if intent is Intent.COAUTHORS and not new.filters.authors:
+            raise FallbackError("co-authors need a named person")
+        if intent is Intent.TOPIC_LIST and not new.topic:
+            raise FallbackError("a topic list needs a topic")
+        if intent is Intent.FIELD:
+            new.field = proposal.field
+        if intent in (Intent.NEWEST, Intent.OLDEST):
+            new.k = proposal.k or next(iter(found.values("number")), None)
+        if intent is Intent.COMPARE:
+            new.sides = self.sides(new, new.filters.authors, new.filters.listings)
+            if len(new.sides) < 2:
+                raise FallbackError("a comparison needs two sides")
+            new.filters = _shared_filters(new.filters)
+        _tidy(new)
+        if (new.intent, new.filters, new.topic, new.k, new.field) == (
+            plan.intent,
+            plan.filters,
+            plan.topic,
+            plan.k,
+            plan.field,
+        ):
+            return None
+        new.source = "llm"
+        new.confidence = min(plan.confidence, 0.8)
+        return new
+
+
+def _tidy(plan: QueryPlan) -> None:
+    """What an intent keeps: k only for newest/oldest, a paper for a field or fact question, a
+    topic only where the answer reads one."""
+    if plan.intent not in (Intent.NEWEST, Intent.OLDEST):
+        plan.k = None
+    if plan.intent is not Intent.FIELD:
+        plan.paper_id = plan.paper_id if plan.intent is Intent.FACT else None
+        plan.paper_label = plan.paper_label if plan.paper_id else None
+    if plan.intent.from_table and plan.intent not in (Intent.NEWEST, Intent.OLDEST, Intent.COUNT):
+        plan.topic, plan.facets, plan.conjuncts = "", [], []
+
+
+def _shared_filters(filters: Filters) -> Filters:
+    """A comparison's filters: what every side shares (people and listings make the sides)."""
+    return Filters(
+        year_from=filters.year_from,
+        year_to=filters.year_to,
+        has_code=filters.has_code,
+        categories=filters.categories,
+    )
+
+
+def _only(phrase: str, kept: set[str]) -> str:
+    """The words of `phrase` whose folded form is in `kept`."""
+    return " ".join(t.text for t in lx.tokenize(phrase) if t.norm in kept)
 
 
 class Cues:
