@@ -87,7 +87,10 @@ def test_cited_papers_download_as_bibtex_and_latex_renders(app_url, browser, dow
     assert re.search(r"BibTeX of the \d+ cited papers?", button.text), button.text
 
     # The papers the answer cites: the cards its citation links point at.
-    links = driver.find_elements(By.CSS_SELECTOR, "#chatbot a.cite")
+    # The answer's final render (with its citation links) may land just after the button shows.
+    links = wait_for(
+        lambda: driver.find_elements(By.CSS_SELECTOR, "#chatbot a.cite"), 60, "the answer's citation links"
+    )
     anchors = {a.get_attribute("href").split("#")[1] for a in links}
     cited = {driver.find_element(By.ID, a).get_attribute("data-paper-id") for a in anchors}
     assert cited
