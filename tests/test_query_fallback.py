@@ -251,12 +251,12 @@ def test_end_to_end_the_schema_constrains_a_real_llama_cpp_reply(base, tmp_path,
         data_dir=tmp_path,
         openai_base_url=smollm_server.base_url,
         llm_model="smollm2",
-        query={"llm_fallback_timeout_s": 120},  # a shared 2-core machine may be busy
+        query={"llm_fallback_timeout_s": 300},  # a shared 2-core machine may be busy
     )
     analyser = QueryAnalyser.__new__(QueryAnalyser)
     analyser.__dict__.update(base.__dict__)
     llm = _llm(settings)
-    analyser.fallback = PlanFallback(openai_plan_llm(llm, settings.query), timeout_s=120)
+    analyser.fallback = PlanFallback(openai_plan_llm(llm, settings.query), timeout_s=300)
     plan = analyser.analyse(PUBS)
     (call,) = analyser.fallback.calls
     assert not call.outcome.startswith(("failed", "timed out")), call.outcome
@@ -272,12 +272,12 @@ def test_end_to_end_qwen_fills_a_count(base, seed_index):
     """The default model, embedded: a count the rules miss ("pubs" is no paper word)."""
     analyser = QueryAnalyser.__new__(QueryAnalyser)
     analyser.__dict__.update(base.__dict__)
-    query = seed_index.query.model_copy(update={"llm_fallback_timeout_s": 120})
+    query = seed_index.query.model_copy(update={"llm_fallback_timeout_s": 300})
     settings = seed_index.model_copy(update={"query": query})  # the seed index's model cache
     llm = _llm(settings)
     try:
         llm.client()  # the server's start is not the call's latency
-        analyser.fallback = PlanFallback(openai_plan_llm(llm, settings.query), timeout_s=120)
+        analyser.fallback = PlanFallback(openai_plan_llm(llm, settings.query), timeout_s=300)
         plan = analyser.analyse("strodthoff: how many pubs since 2022")
         (call,) = analyser.fallback.calls
         print(f"\nqwen plan fallback: {call.seconds:.2f}s, {call.outcome}: {call.reply}")
