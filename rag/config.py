@@ -193,7 +193,7 @@ class QuerySettings(_Section):
     quote_match_share: float = Field(
         default=0.8, description="Share of a quoted phrase's words one title must hold."
     )
-    # lexicon.py (cue words: "hwo many", "newst")
+    # analyse.py (cue words of lexicon.py typed with a slip: "hwo many", "newst")
     cue_typo_min_length: int = Field(default=3, description="Shortest cue word corrected for a typo.")
     cue_typo_max_distance: int = Field(
         default=1, description="Edits (a swap counts one) a typed cue word may be off."
@@ -204,6 +204,17 @@ class QuerySettings(_Section):
     )
     topic_typo_candidates: int = Field(
         default=8, description="Nearest corpus words weighed for a typed topic word."
+    )
+    topic_short_form_score: int = Field(
+        default=80,
+        description="rapidfuzz ratio by which a word more than two edits off is a short form of a "
+        'corpus word ("imgs" -> "images").',
+    )
+    # entities.py and expand.py
+    english_word_zipf: float = Field(
+        default=3.0,
+        description="wordfreq Zipf frequency from which a word is English, never a typo of a name or "
+        "a corpus word (3: about once per million words).",
     )
     acronym_context_chars: int = Field(
         default=80, description='Characters before "(" where an acronym\'s long form is looked for.'

@@ -54,6 +54,7 @@ class Retriever:
             other_owners={o for o, person in owners.items() if not person},
             vocabulary=index.vocabulary,
             profiles=profiles,
+            settings=self.settings.query,
         )
         # One thread: a single query embeds as fast on one core, and the LLM server needs the other.
         self.torch_threads = 1

@@ -185,3 +185,28 @@ def test_english_words_are_not_corrected_to_corpus_words(analyse):
 def test_parts_a_paper_must_cover_start_at_any_non_alternative_joiner(analyse, question, parts):
     conjuncts = analyse(question).conjuncts
     assert len(conjuncts) == parts, conjuncts
+
+
+def test_the_numbers_come_from_settings_query(retriever):
+    """Typo distances, acronym context and model names are settings.query, read at construction."""
+    from rag.config import QuerySettings
+    from rag.query.analyse import QueryAnalyser
+
+    assert retriever.analyser.settings is retriever.settings.query
+    strict = QueryAnalyser(
+        retriever.index.papers,
+        settings=QuerySettings(
+            cue_typo_max_distance=0,
+            topic_typo_min_length=50,
+            acronym_context_chars=0,
+            paper_name_max_papers=0,
+        ),
+    )
+    default = QueryAnalyser(retriever.index.papers)
+    for question, differs in (
+        ("hwo many papers are there", lambda p: p.corrections),
+        ("which papers use diffusion modles", lambda p: p.expansions),
+        ("which papers use SSMs", lambda p: p.expansions),
+        ("what accuracy did S4Sleep reach", lambda p: p.paper_id),
+    ):
+        assert differs(default.analyse(question)) and not differs(strict.analyse(question)), question

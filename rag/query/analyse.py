@@ -13,6 +13,7 @@ from datetime import date
 
 from rapidfuzz.distance import OSA
 
+from rag.config import QuerySettings
 from rag.corpus.names import name_matches
 from rag.query import lexicon as lx
 from rag.query.entities import CorpusEntities, Entities
@@ -42,13 +43,23 @@ class QueryAnalyser:
         other_owners: set[str] | None = None,
         vocabulary: set[str] | None = None,
         profiles: dict[str, dict] | None = None,
+        settings: QuerySettings | None = None,
         fallback: PlanFallback | None = None,
     ):
-        self.entities = CorpusEntities(papers, person_owners or set(), other_owners or set(), vocabulary)
+        self.settings = settings or QuerySettings()  # the numbers of every step: settings.query
+        cfg = self.settings
+        self.entities = CorpusEntities(
+            papers, person_owners or set(), other_owners or set(), vocabulary, settings=cfg
+        )
         self.vocabulary = self.entities.vocabulary
-        self.expander = Expander(self.vocabulary, mine_acronyms(papers), word_frequency(papers))
+        self.expander = Expander(
+            self.vocabulary,
+            mine_acronyms(papers, cfg.acronym_context_chars),
+            word_frequency(papers),
+            settings=cfg,
+        )
         self.profiles = profiles or {}
-        self._cues = sorted(w for w in lx.CUE_VOCABULARY | lx.STOP_WORDS if len(w) >= lx.TYPO_MIN_LENGTH)
+        self._cues = sorted(w for w in lx.CUE_VOCABULARY | lx.STOP_WORDS if len(w) >= cfg.cue_typo_min_length)
         self.calls = 0  # how many questions were analysed (tests check: once per question)
         # The LLM that may fill what the rules cannot place (rag/query/fallback.py); None: rules only.
         self.fallback = fallback
@@ -84,11 +95,15 @@ class QueryAnalyser:
     # --- step 0: cue words typed with one slip ----------------------------------------------
 
     def correct(self, tokens: list[Token]) -> tuple[list[Token], dict[str, str]]:
+        """Cue words typed with a slip ("hwo many", "newst", "papres"), corrected when the word is
+        not a corpus word: optimal-string-alignment distance, so a swap of two letters costs one
+        (lengths and distance: settings.query.cue_typo_*)."""
+        shortest, distance = self.settings.cue_typo_min_length, self.settings.cue_typo_max_distance
         fixed, corrections = [], {}
         for tok in tokens:
             word = tok.norm
             if (
-                len(word) >= lx.TYPO_MIN_LENGTH
+                len(word) >= shortest
                 and word.isalpha()
                 and word not in self.vocabulary
                 and word not in lx.KNOWN_WORDS
@@ -97,9 +112,9 @@ class QueryAnalyser:
                 near = [
                     c
                     for c in self._cues
-                    if abs(len(c) - len(word)) <= 1 and OSA.distance(c, word) <= lx.TYPO_MAX_DISTANCE
+                    if abs(len(c) - len(word)) <= 1 and OSA.distance(c, word) <= distance
                 ]
-                near = [c for c in near if len(word) > lx.TYPO_MIN_LENGTH or c[0] == word[0]]
+                near = [c for c in near if len(word) > shortest or c[0] == word[0]]
                 if len(near) == 1 or (near and near[0][0] == word[0]):
                     corrections[tok.text] = near[0]
                     tok = Token(tok.text, near[0], tok.start, tok.end)

@@ -15,16 +15,13 @@ from datetime import date
 from rapidfuzz.distance import OSA
 from wordfreq import zipf_frequency
 
+from rag.config import QuerySettings
 from rag.corpus.names import author_key, name_match_tokens, surname_key
 from rag.query import lexicon as lx
 from rag.query.lexicon import Token
 from rag.types import Paper
 
-MAX_NAME_TOKENS = 6
-PAPER_NAME_MAX_PAPERS = 2  # a model name used by more papers names none of them
-TITLE_MATCH_MIN_WORDS = 3  # title words a question must share with a title to name it
-TITLE_MATCH_MIN_SHARE = 0.6  # ... and this share of the title's content words
-QUOTE_MATCH_SHARE = 0.8  # share of a quoted phrase's words one title must hold
+# Name lengths, title-match shares and the English-word frequency: settings.query (rag/config.py).
 
 
 @dataclass
@@ -71,7 +68,9 @@ class CorpusEntities:
         person_owners: set[str],
         other_owners: set[str],
         vocabulary: set[str] | None = None,
+        settings: QuerySettings | None = None,
     ):
+        self.settings = settings or QuerySettings()
         self.person_owners = set(person_owners)
         self.vocabulary = vocabulary if vocabulary is not None else _vocabulary(papers)
         self.full_names: dict[str, str] = {}  # folded "first last" / whole name -> display
@@ -95,7 +94,7 @@ class CorpusEntities:
 
     def _add_name(self, name: str) -> None:
         tokens = name.split()
-        if not name[:1].isupper() or not 2 <= len(tokens) <= MAX_NAME_TOKENS:
+        if not name[:1].isupper() or not 2 <= len(tokens) <= self.settings.max_name_tokens:
             return
         self.full_names.setdefault(_name_key(f"{tokens[0]} {tokens[-1]}"), name)
         self.full_names.setdefault(_name_key(name), name)
@@ -125,7 +124,7 @@ class CorpusEntities:
         self.paper_names = {
             w: rows
             for w, rows in seen.items()
-            if len(rows) <= PAPER_NAME_MAX_PAPERS and w not in people and w not in lx.STOP_WORDS
+            if len(rows) <= self.settings.paper_name_max_papers and w not in people and w not in lx.STOP_WORDS
         }
         self.title_leads = _title_leads(papers, {lx.fold(w) for w in self.paper_names})
         self.papers = papers
@@ -157,7 +156,7 @@ class CorpusEntities:
         norms = _norms(tokens)
         keys = [_name_key(t.text) for t in tokens]
         for i in range(len(norms)):
-            for j in range(min(i + MAX_NAME_TOKENS, len(norms)), i + 1, -1):
+            for j in range(min(i + self.settings.max_name_tokens, len(norms)), i + 1, -1):
                 if display := self.full_names.get(" ".join(keys[i:j])):
                     self._add_person(found, norms, i, j, display)
                     break
@@ -185,7 +184,9 @@ class CorpusEntities:
         for i, key in enumerate(keys):
             if found.covered(i) or len(key) < 4 or key in self.vocabulary or not key.isalpha():
                 continue
-            owner = self.owner_keys.get(key) or _near_owner(key, self.owner_keys)
+            owner = self.owner_keys.get(key) or _near_owner(
+                key, self.owner_keys, self.settings.english_word_zipf
+            )
             if owner and owner not in named:
                 self._add_person(found, norms, i, i + 1, owner)
                 named.add(owner)
@@ -222,7 +223,7 @@ class CorpusEntities:
             shared: Counter[int] = Counter(row for word in quoted for row in self.title_words.get(word, ()))
             if shared:
                 row, n = shared.most_common(1)[0]
-                if n >= QUOTE_MATCH_SHARE * len(quoted):
+                if n >= self.settings.quote_match_share * len(quoted):
                     found.add(Span(inside[0], inside[-1] + 1, "paper", self.papers[row].paper_id))
                     return
 
@@ -254,7 +255,8 @@ class CorpusEntities:
         if not shared:
             return False
         row, n = max(shared.items(), key=lambda kv: (kv[1] / max(1, self.title_sizes[kv[0]]), kv[1]))
-        if n < TITLE_MATCH_MIN_WORDS or n / max(1, self.title_sizes[row]) < TITLE_MATCH_MIN_SHARE:
+        share = n / max(1, self.title_sizes[row])
+        if n < self.settings.title_match_min_words or share < self.settings.title_match_min_share:
             return False
         title = lx.words(self.papers[row].title or "")
         positions = [i for w, i in words.items() if w in title]
@@ -291,9 +293,10 @@ def _owner_keys(owners: set[str]) -> dict[str, str]:
     return {k: next(iter(v)) for k, v in keys.items() if len(v) == 1}
 
 
-def _near_owner(key: str, owner_keys: dict[str, str]) -> str | None:
-    """An owner's name one edit away (two for long names), if it is the only one that near."""
-    if zipf_frequency(key, "en") >= lx.ENGLISH_WORD_ZIPF:
+def _near_owner(key: str, owner_keys: dict[str, str], english_zipf: float) -> str | None:
+    """An owner's name one edit away (two for long names), if it is the only one that near and
+    `key` is no English word (Zipf frequency below `english_zipf`)."""
+    if zipf_frequency(key, "en") >= english_zipf:
         return None
     limit = 1 if len(key) < 9 else 2
     near = {owner_keys[k] for k in owner_keys if len(k) >= 6 and OSA.distance(key, k) <= limit}

@@ -15,14 +15,12 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 from wordfreq import zipf_frequency
 
+from rag.config import QuerySettings
 from rag.query import lexicon as lx
 from rag.types import Paper
 
-TYPO_MIN_LENGTH = 4
-TYPO_CANDIDATES = 8
-SHORT_FORM_SCORE = 80  # rapidfuzz ratio for a word more than two edits from its corpus form
+# Typo lengths and scores, the acronym context: settings.query (rag/config.py).
 _ACRONYM_RE = re.compile(r"\(([A-Z][A-Za-z0-9-]*[A-Z][A-Za-z0-9]*?)s?\)")
-_WORDS_BEFORE = 80  # characters before "(" where a long form is looked for
 
 
 def word_frequency(papers: list[Paper]) -> Counter[str]:
@@ -30,14 +28,15 @@ def word_frequency(papers: list[Paper]) -> Counter[str]:
     return Counter(w for p in papers for w in {t.norm for t in lx.tokenize(p.abstract)})
 
 
-def mine_acronyms(papers: list[Paper]) -> dict[str, str]:
-    """acronym (folded, singular) -> long form, from "long form (ACRONYM)" in the abstracts."""
+def mine_acronyms(papers: list[Paper], context_chars: int) -> dict[str, str]:
+    """acronym (folded, singular) -> long form, from "long form (ACRONYM)" in the abstracts; the
+    long form is looked for in the `context_chars` characters before "("."""
     found: dict[str, str] = {}
     for paper in papers:
         for m in _ACRONYM_RE.finditer(paper.abstract):
             acronym = m.group(1)
             letters = [c.lower() for c in acronym if c.isupper()]
-            before = paper.abstract[max(0, m.start() - _WORDS_BEFORE) : m.start()]
+            before = paper.abstract[max(0, m.start() - context_chars) : m.start()]
             words = re.findall(r"[A-Za-z][\w]*", before)
             long_form = _long_form(words, letters)
             if long_form:
@@ -67,14 +66,21 @@ def _long_form(words: list[str], letters: list[str]) -> str | None:
 class Expander:
     """Expansions of a topic against one corpus."""
 
-    def __init__(self, vocabulary: set[str], acronyms: dict[str, str], frequency: Counter[str] | None = None):
+    def __init__(
+        self,
+        vocabulary: set[str],
+        acronyms: dict[str, str],
+        frequency: Counter[str] | None = None,
+        settings: QuerySettings | None = None,
+    ):
+        self.settings = settings or QuerySettings()
         self.vocabulary = vocabulary
         self.frequency = frequency or Counter()
         self.acronyms = acronyms
         self.long_forms = {long: acr for acr, long in acronyms.items()}
         self.by_letter: dict[str, list[str]] = {}
         for word in sorted(vocabulary):
-            if len(word) >= TYPO_MIN_LENGTH:
+            if len(word) >= self.settings.topic_typo_min_length:
                 self.by_letter.setdefault(word[0], []).append(word)
 
     def expand(self, topic: str) -> dict[str, str]:
@@ -98,9 +104,10 @@ class Expander:
         return out
 
     def correct(self, word: str) -> str | None:
-        if len(word) < TYPO_MIN_LENGTH or not word.isalpha() or self.known(word):
+        cfg = self.settings
+        if len(word) < cfg.topic_typo_min_length or not word.isalpha() or self.known(word):
             return None
-        if zipf_frequency(word, "en") >= lx.ENGLISH_WORD_ZIPF:  # "ship", "older": words, not typos
+        if zipf_frequency(word, "en") >= cfg.english_word_zipf:  # "ship", "older": words, not typos
             return None
         # One edit (a swap counts one) for short words, two for long ones; the more frequent
         # corpus word wins a tie ("modles" -> "models", not "modules").
@@ -110,13 +117,13 @@ class Expander:
             self.by_letter.get(word[0], []),
             scorer=OSA.distance,
             score_cutoff=limit,
-            limit=TYPO_CANDIDATES,
+            limit=cfg.topic_typo_candidates,
         )
         if near:
             return min(near, key=lambda m: (m[1], -self.frequency[m[0]]))[0]
         # Else a shortened or garbled form close to one corpus word ("imgs" -> "images").
         close = process.extractOne(
-            word, self.by_letter.get(word[0], []), scorer=fuzz.ratio, score_cutoff=SHORT_FORM_SCORE
+            word, self.by_letter.get(word[0], []), scorer=fuzz.ratio, score_cutoff=cfg.topic_short_form_score
         )
         return close[0] if close else None
 

@@ -270,15 +270,6 @@ YEAR_TO = _set("until till til before prior earlier up through thru by pre older
 YEAR_EXCLUSIVE = _set("after later beyond post newer younger before prior earlier pre older")
 RELATIVE_YEARS = {"last year": -1, "previous year": -1, "past year": -1, "this year": 0, "current year": 0}
 
-ENGLISH_WORD_ZIPF = (
-    3.0  # wordfreq's Zipf scale: 3 is about once per million words of English; such a word is no typo
-)
-
-# Cue words may be typed with one slip ("hwo many", "newst", "papres"); corrected when the word
-# is not a corpus word. Optimal-string-alignment distance, so a swap of two letters costs one.
-TYPO_MIN_LENGTH = 3
-TYPO_MAX_DISTANCE = 1
-
 # Follow-ups: a question that leans on the previous one.
 FOLLOWUP_OPENERS = _set("and but also so same only just")
 FOLLOWUP_REFERENCES = _set("those these them they their it its that above previous earlier ones same")
