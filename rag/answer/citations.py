@@ -139,7 +139,7 @@ def reattribute(
     for start, end in sentence_spans(answer):
         sentence = answer[start:end]
         cited = [n for n in cited_numbers(sentence) if 1 <= n <= len(sources)]
-        scores = [support(sentence, source_text(s)) for s in sources]
+        scores = [support(sentence, source_text(s)) for s in sources] if cited else []
         if cited and max(scores[n - 1] for n in cited) < cfg.support_threshold:
             best = int(np.argmax(scores))
             if scores[best] >= cfg.attribution_threshold:
