@@ -35,11 +35,21 @@ def wait_for(condition, timeout: float = 120, what: str = "condition"):
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
+BOT_MESSAGES = "#chatbot .message.bot, #chatbot [data-testid='bot']"
+
+
 def bot_text(driver) -> str:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    messages = driver.find_elements(By.CSS_SELECTOR, "#chatbot .message.bot, #chatbot [data-testid='bot']")
-    return messages[-1].text if messages else ""
+    # A streaming answer re-renders its message; a read that lands mid-render is simply retried.
+    for _ in range(20):
+        messages = driver.find_elements(By.CSS_SELECTOR, BOT_MESSAGES)
+        try:
+            return messages[-1].text if messages else ""
+        except StaleElementReferenceException:
+            time.sleep(0.05)
+    return ""
 
 
 def answer_finished(driver, quiet_s: float = 3.0) -> str:

@@ -421,7 +421,8 @@ def test_first_answer_after_a_fresh_start(seed_index, browser, tmp_path):
         page_up = time.monotonic() - start
         driver = browser
         box = open_app(driver, url)
-        status = wait_for(lambda: visible(driver, "#status"), 20, "the start-up status line").text
+        # Texts are read inside wait_for: the page may re-render an element between finding and reading.
+        status = wait_for(lambda: visible(driver, "#status").text, 20, "the start-up status line")
         shot(driver, "r07-fresh-start-status")
 
         # Usable at once: Browse answers while the models load.
@@ -433,7 +434,9 @@ def test_first_answer_after_a_fresh_start(seed_index, browser, tmp_path):
         wait_for(
             lambda: "containing" in driver.find_element(By.ID, "browse-count").text, 20, "Browse during start"
         )
-        status_after_browse = driver.find_element(By.ID, "status").text
+        status_after_browse = wait_for(
+            lambda: driver.find_element(By.ID, "status").text, 10, "the status line after a Browse search"
+        )
         open_tab(driver, "Chat")
 
         times = []

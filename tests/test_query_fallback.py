@@ -286,3 +286,22 @@ def test_end_to_end_qwen_fills_a_count(base, seed_index):
         assert (plan.filters.year_from, plan.filters.year_to) == (2022, None)
     finally:
         llm.close()
+
+
+def test_the_assistant_takes_the_fallback_from_its_settings(seed_index):
+    """`RAG_QUERY__LLM_FALLBACK=true` (or settings.query.llm_fallback) gives the Assistant's
+    analyser a fallback on the Assistant's own LLM; by default it has none. No model is started."""
+    from rag.answer.chain import Assistant
+
+    off = Assistant(seed_index, generate=False)
+    on_settings = seed_index.model_copy(
+        update={"query": seed_index.query.model_copy(update={"llm_fallback": True})}
+    )
+    on = Assistant(on_settings, generate=False)
+    try:
+        assert off.analyser.fallback is None
+        assert isinstance(on.analyser.fallback, PlanFallback)
+        assert on.analyser.fallback.timeout_s == on_settings.query.llm_fallback_timeout_s
+    finally:
+        off.close()
+        on.close()

@@ -22,6 +22,7 @@ from rag.config import AnswerSettings, Settings, get_settings
 from rag.index import PaperIndex
 from rag.llm import LLM, LLMUnavailable
 from rag.query import lexicon as lx
+from rag.query.fallback import plan_fallback
 from rag.query.filters import Filters
 from rag.query.plan import Intent, QueryPlan
 from rag.retrieve import Retriever
@@ -51,6 +52,8 @@ class Assistant:
         self.retriever = Retriever(self.index)
         self.analyser = self.retriever.analyser
         self.llm = llm or LLM(self.settings)
+        # settings.query.llm_fallback (off by default): the LLM may fill a plan no rule placed.
+        self.analyser.fallback = plan_fallback(self.llm, self.settings.query)
         self.generate = generate  # False: stop at the sources (evaluation of retrieval and plans)
         self.profiles = {r.owner: r.profile for r in self.index.reports if r.owner and r.profile}
         by_letter: dict[str, list[str]] = {}
