@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rag.answer import Assistant
 from rag.answer.records import Answer, AnswerKind
-from rag.config import Settings
+from rag.config import Settings, get_settings
 
 DEFAULT_QUESTIONS = Path(__file__).resolve().parent / "questions.jsonl"
 
@@ -56,7 +56,7 @@ def selected(path: Path, types: set[str]) -> list[dict]:
 
 def run(path: Path, types: set[str], settings: Settings | None = None, verbose: bool = False) -> dict:
     """Mean precision and recall over the selected questions of `path`, printed and returned."""
-    assistant = Assistant(settings or Settings(), generate=False)
+    assistant = Assistant(settings or get_settings(), generate=False)
     precisions, recalls = [], []
     try:
         for row in selected(path, types):
