@@ -210,3 +210,46 @@ def test_the_numbers_come_from_settings_query(retriever):
         ("what accuracy did S4Sleep reach", lambda p: p.paper_id),
     ):
         assert differs(default.analyse(question)) and not differs(strict.analyse(question)), question
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "papers that are building upon transformers",
+        "which papers relied on transformers?",
+        "papers utilising transformers",
+        "which works incorporate transformers",
+    ],
+)
+def test_a_verb_in_any_form_introduces_the_topic(analyse, question):
+    plan = analyse(question)
+    assert plan.intent is Intent.TOPIC_LIST and plan.topic == "transformers", plan.summary()
+
+
+def test_chat_shorthand_and_slang_paper_words(analyse):
+    plan = analyse("wat r strodthoff's pubs b4 2021")
+    assert plan.intent is Intent.LIST and not plan.topic, plan.summary()
+    assert plan.filters.authors == ["Nils Strodthoff"] and plan.filters.year_to == 2020
+    assert plan.corrections["wat"] == "what"
+
+
+def test_a_category_by_its_arxiv_name(analyse):
+    beside_code = analyse("signal processing (SP) papers by strodthoff")
+    assert beside_code.filters.categories == ["SP"] and not beside_code.topic, beside_code.summary()
+    with_cue = analyse("how many papers are filed under machine learning")
+    assert with_cue.intent is Intent.COUNT and with_cue.filters.categories == ["LG"] and not with_cue.topic
+    alone = analyse("which papers use machine learning for ECG")  # no category cue: a topic
+    assert alone.filters.categories == [] and "machine learning" in alone.topic
+
+
+def test_a_listing_swallows_the_rest_of_its_name(analyse):
+    plan = analyse("count the papers on the TUM healthcare group page")
+    assert plan.intent is Intent.COUNT and not plan.topic, plan.summary()
+    assert plan.filters.listings == ["AI in Medicine and Healthcare, TU Munich"]
+
+
+def test_people_set_against_each_other_are_compared(analyse):
+    plan = analyse("strodthoff's ECG work against binder's")
+    assert plan.intent is Intent.COMPARE and len(plan.sides) == 2, plan.summary()
+    robust = analyse("which papers test robustness against adversarial attacks")
+    assert robust.intent is Intent.TOPIC_LIST  # between topics "against" compares nothing

@@ -27,8 +27,8 @@ from rag.query.fallback import (
 )
 from rag.query.plan import Intent
 
-# Not structural to the rules' eyes ("pubs" is no paper word), but a count: the fallback's case.
-PUBS = "haverkamp: how many pubs in 2023"
+# Not structural to the rules' eyes ("writeups" is no paper word), but a count: the fallback's case.
+PUBS = "haverkamp: how many writeups in 2023"  # a paper word no lexicon holds
 
 
 def reply(**fields) -> str:
@@ -102,7 +102,7 @@ def test_off_by_default():
 
 def test_the_trigger_is_read_from_the_plan(base):
     assert fallback_reason(base.analyse(PUBS)) == "record filters but no table intent"
-    assert "cue words" in (fallback_reason(base.analyse("hw many papers does this collection hold")) or "")
+    assert "cue words" in (fallback_reason(base.analyse("how many thingies does this collection hold")) or "")
     for decided in ("how many papers has Harald Binder written?", "Binder's newest paper"):
         assert fallback_reason(base.analyse(decided)) is None  # a rule placed it
     assert fallback_reason(base.analyse("which papers use diffusion models?")) is None  # a plain topic
@@ -111,7 +111,7 @@ def test_the_trigger_is_read_from_the_plan(base):
 
 def test_a_valid_reply_fills_the_plan(analyser):
     rules = analyser.analyse(PUBS)
-    assert rules.intent is Intent.FACT and rules.topic == "pubs"
+    assert rules.intent is Intent.FACT and rules.topic == "writeups"
     llm = with_llm(analyser, reply(intent="count", authors=["Haverkamp"], year_from=2023, year_to=2023))
     plan = analyser.analyse(PUBS)
     assert plan.intent is Intent.COUNT and plan.topic == "" and plan.source == "llm"
@@ -154,7 +154,7 @@ def test_an_invalid_reply_keeps_the_rules_plan(analyser, text, why):
     assert (plan.intent, plan.filters, plan.topic, plan.source) == (
         rules.intent,
         rules.filters,
-        "pubs",
+        "writeups",
         "rules",
     )
     assert any("kept the rules' plan" in n and why in n for n in plan.notes), plan.notes
@@ -180,19 +180,19 @@ def test_questions_the_rules_place_never_reach_the_llm(analyser):
 
 
 def test_the_llm_may_drop_topic_words_never_add_them(analyser):
-    with_llm(analyser, reply(intent="count", topic="pubs quantum gravity"))
+    with_llm(analyser, reply(intent="count", topic="writeups quantum gravity"))
     plan = analyser.analyse(PUBS)
-    assert plan.intent is Intent.COUNT and plan.topic == "pubs"  # "quantum gravity" was not asked
+    assert plan.intent is Intent.COUNT and plan.topic == "writeups"  # "quantum gravity" was not asked
 
 
 def test_an_agreeing_reply_changes_nothing(analyser):
-    with_llm(analyser, reply(intent="fact", topic="pubs"))
+    with_llm(analyser, reply(intent="fact", topic="writeups"))
     plan = analyser.analyse(PUBS)
     assert plan.source == "rules" and any("read it as the rules did" in n for n in plan.notes)
 
 
 def test_a_comparison_gets_its_sides(analyser):
-    question = "how does strodthoff's explainability research stack up against the TUM group's?"
+    question = "how does strodthoff's explainability research measure up to the TUM group's?"
     assert analyser.analyse(question).intent is Intent.FACT
     with_llm(analyser, reply(intent="compare", authors=["Strodthoff"], topic="explainability research"))
     plan = analyser.analyse(question)
@@ -202,7 +202,7 @@ def test_a_comparison_gets_its_sides(analyser):
 
 
 def test_a_misspelt_name_of_a_recognised_person_is_accepted(analyser):
-    question = "strodthoff: how many pubs since 2022"
+    question = "strodthoff: how many writeups since 2022"
     with_llm(analyser, reply(intent="count", authors=["Strothoff"], year_from=2022))
     plan = analyser.analyse(question)
     assert plan.intent is Intent.COUNT and plan.filters.authors == ["Nils Strodthoff"] and plan.topic == ""
@@ -211,7 +211,7 @@ def test_a_misspelt_name_of_a_recognised_person_is_accepted(analyser):
 
 def test_the_rules_year_range_stands_whole(analyser):
     with_llm(analyser, reply(intent="count", year_from=2022, year_to=2022))
-    plan = analyser.analyse("strodthoff: how many pubs since 2022")
+    plan = analyser.analyse("strodthoff: how many writeups since 2022")
     assert plan.intent is Intent.COUNT and (plan.filters.year_from, plan.filters.year_to) == (2022, None)
 
 
@@ -269,7 +269,7 @@ def test_end_to_end_the_schema_constrains_a_real_llama_cpp_reply(base, tmp_path,
 
 @pytest.mark.slow
 def test_end_to_end_qwen_fills_a_count(base, seed_index):
-    """The default model, embedded: a count the rules miss ("pubs" is no paper word)."""
+    """The default model, embedded: a count the rules miss ("writeups" is no paper word)."""
     analyser = QueryAnalyser.__new__(QueryAnalyser)
     analyser.__dict__.update(base.__dict__)
     query = seed_index.query.model_copy(update={"llm_fallback_timeout_s": 300})
@@ -278,7 +278,7 @@ def test_end_to_end_qwen_fills_a_count(base, seed_index):
     try:
         llm.client()  # the server's start is not the call's latency
         analyser.fallback = PlanFallback(openai_plan_llm(llm, settings.query), timeout_s=300)
-        plan = analyser.analyse("strodthoff: how many pubs since 2022")
+        plan = analyser.analyse("strodthoff: how many writeups since 2022")
         (call,) = analyser.fallback.calls
         print(f"\nqwen plan fallback: {call.seconds:.2f}s, {call.outcome}: {call.reply}")
         assert plan.intent is Intent.COUNT and plan.source == "llm" and not plan.topic

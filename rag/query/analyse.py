@@ -95,14 +95,18 @@ class QueryAnalyser:
     # --- step 0: cue words typed with one slip ----------------------------------------------
 
     def correct(self, tokens: list[Token]) -> tuple[list[Token], dict[str, str]]:
-        """Cue words typed with a slip ("hwo many", "newst", "papres"), corrected when the word is
+        """Chat shorthand ("hw many", lx.TEXT_SPEAK) read as its word, and cue words typed with a
+        slip ("hwo many", "newst", "papres") corrected when the word is
         not a corpus word: optimal-string-alignment distance, so a swap of two letters costs one
         (lengths and distance: settings.query.cue_typo_*)."""
         shortest, distance = self.settings.cue_typo_min_length, self.settings.cue_typo_max_distance
         fixed, corrections = [], {}
         for tok in tokens:
             word = tok.norm
-            if (
+            if word in lx.TEXT_SPEAK:
+                corrections[tok.text] = lx.TEXT_SPEAK[word]
+                tok = Token(tok.text, lx.TEXT_SPEAK[word], tok.start, tok.end)
+            elif (
                 len(word) >= shortest
                 and word.isalpha()
                 and word not in self.vocabulary
@@ -153,7 +157,7 @@ class QueryAnalyser:
         unheld = cues.unheld(has_person=bool(found.of("author")))
         stat = cues.profile_stat()
         if (cues.compares() and (len(people) >= 2 or len(plan.facets) >= 2)) or (
-            cues.ranks() and len(people) >= 2
+            (cues.ranks() or cues.opposes()) and len(people) >= 2
         ):
             plan.intent = Intent.COMPARE
             plan.sides = self.sides(plan, found.values("author"), found.values("listing"))
@@ -395,6 +399,9 @@ class Cues:
 
     def compares(self) -> bool:
         return bool(self.words & lx.COMPARE_CUES)
+
+    def opposes(self) -> bool:
+        return bool(self.words & lx.SIDES_CUES)
 
     def ranks(self) -> bool:
         """ "who has more papers", "did X or Y write more": a comparative to rank people by."""

@@ -59,6 +59,20 @@ def _norms(tokens: list[Token]) -> list[str]:
     return [t.norm for t in tokens]
 
 
+def _listing_extent(norms: list[str], start: int, end: int, owner: str) -> tuple[int, int]:
+    """A listing's span grown over the rest of its owner's name and listing words around it:
+    "the TUM AI in medicine group page" is one listing, leaving no topic behind."""
+    name = set(_norms(lx.tokenize(owner))) | lx.LISTING_WORDS
+    matched_end = end
+    while end < len(norms) and norms[end] in name:
+        end += 1
+    while end > matched_end and norms[end - 1] in lx.STOP_WORDS:  # "TUM AI in" -> "TUM AI"
+        end -= 1
+    while start > 0 and norms[start - 1] in name - lx.STOP_WORDS:
+        start -= 1
+    return start, end
+
+
 class CorpusEntities:
     """The names a question may use, built once per index from its papers and listings."""
 
@@ -149,8 +163,14 @@ class CorpusEntities:
             n = len(phrase.split())
             for i in range(len(norms) - n + 1):
                 if " ".join(norms[i : i + n]) == phrase:
-                    end = i + n + (1 if i + n < len(norms) and norms[i + n] in lx.LISTING_WORDS else 0)
-                    found.add(Span(i, end, "listing", owner))
+                    start, end = _listing_extent(norms, i, i + n, owner)
+                    same = [
+                        s for s in found.of("listing") if s.value == owner and s.start < end and start < s.end
+                    ]
+                    for span in same:  # "hugging face" + "daily papers list": one listing
+                        found.spans.remove(span)
+                        start, end = min(start, span.start), max(end, span.end)
+                    found.add(Span(start, end, "listing", owner))
 
     def find_authors(self, tokens: list[Token], found: Entities) -> None:
         norms = _norms(tokens)
@@ -212,6 +232,25 @@ class CorpusEntities:
             )
             if prefixed or bare:
                 found.add(Span(i, i + 1, "category", self.categories[code]))
+        self.find_category_names(tokens, found)
+
+    def find_category_names(self, tokens: list[Token], found: Entities) -> None:
+        """A category's arXiv name (lx.CATEGORY_NAMES) right before its code ("computer vision
+        (CV) papers": one span) or next to a category word ("filed under machine learning")."""
+        norms = _norms(tokens)
+        for code, name in lx.CATEGORY_NAMES.items():
+            if code not in self.categories:
+                continue
+            n = len(name.split())
+            for i in range(len(norms) - n + 1):
+                if " ".join(norms[i : i + n]) != name or any(found.covered(j) for j in range(i, i + n)):
+                    continue
+                after = next((s for s in found.of("category") if s.start == i + n), None)
+                if after is not None and after.value == self.categories[code]:
+                    found.spans.remove(after)
+                    found.add(Span(i, after.end, "category", after.value))
+                elif {norms[j] for j in (i - 1, i + n) if 0 <= j < len(norms)} & lx.CATEGORY_CUES:
+                    found.add(Span(i, i + n, "category", self.categories[code]))
 
     def find_quoted_title(self, tokens: list[Token], text: str, found: Entities) -> None:
         """A quoted phrase most of whose words are in one title names that paper ('Private, fair …')."""

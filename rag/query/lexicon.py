@@ -73,10 +73,11 @@ no not only also just please tell me give show list find name get know let like 
 concerning much many more most one ones thing things stuff everything anything something lot lots
 very really ever currently recently yet still et al etc e.g i.e kind sort type types such other
 else own same both either neither whether if but up out off over under again further once
-been being am hey hi hello thanks thank ok okay pls plz u ur abt bout wrt re""")
+been being am against upon onto within toward towards among amongst
+hey hi hello thanks thank ok okay pls plz u ur abt bout wrt re""")
 
 # Nouns that mean "papers" and are never a topic.
-PAPER_WORDS = _set("""paper papers publication publications article articles work works study
+PAPER_WORDS = _set("""paper papers pub pubs publication publications article articles work works study
 studies preprint preprints entry entries item items record records title titles abstract abstracts
 output outputs research manuscript manuscripts contribution contributions one ones""")
 
@@ -141,6 +142,9 @@ LISTING_NOUNS = _set("listing listings list lists page pages source sources prof
 COMPARATIVE_CUES = _set("more fewer less most fewest least")
 COMPARE_CUES = _set("""compare compared comparing comparison contrast contrasted differ differs
 differ differences difference versus vs vs. distinguish similar similarities unlike""")
+# Words that set two named people or listings against each other ("X's work against Y's"),
+# a comparison only between people (between topics: "robust against noise").
+SIDES_CUES = _set("against than")
 PROFILE_STATS = {  # a cue word -> the profile key it asks for
     "h-index": "h-index",
     "hindex": "h-index",
@@ -179,6 +183,26 @@ FIELD_CUES = {  # a cue word -> the paper field it asks for
 # "where is it listed"); alone they ask about content ("where does RadioRAG get its data").
 FIELD_PHRASES = {"what year": "date", "which year": "date", "when": "date"}
 CATEGORY_CUES = _set("category categories arxiv filed under class subject")
+# arXiv's names of the categories the listings carry (folded): "computer vision (CV) papers"
+# and "the machine learning category" name a category, not a topic.
+CATEGORY_NAMES = {
+    "CV": "computer vision",
+    "LG": "machine learning",
+    "ML": "machine learning",
+    "SP": "signal processing",
+    "IV": "image and video processing",
+    "CL": "computation and language",
+    "AS": "audio and speech processing",
+    "SD": "sound",
+    "ME": "methodology",
+    "CY": "computers and society",
+    "AI": "artificial intelligence",
+    "QM": "quantitative methods",
+    "MED-PH": "medical physics",
+    "MS": "mathematical software",
+    "STAT-MECH": "statistical mechanics",
+    "HEP-LAT": "high energy physics lattice",
+}
 CODE_WORDS = _set("code github repository repo implementation open-source source-code")
 NEGATIONS = _set("without no lacking lack missing not non")
 
@@ -277,9 +301,23 @@ FOLLOWUP_REFERENCES = _set("those these them they their it its that above previo
 # A topic word that is one of these is the intent speaking, not the topic.
 GENERIC_TOPIC_WORDS = _set("""top number recent new old year years date dates time published author
 authors people person researcher researchers group groups lab team badge code available code-badge
-total most least first last often frequently frequent together jointly apart each per between
+total most least first last often frequently frequent prolific productive active big together
+jointly apart each per between
 covered cover covering carry carries carrying tagged marked flagged filed put out anything
 something named call called mention mentioned mentions appear appears appeared show shows""")
+
+# Chat shorthand for cue words, read as the word it stands for ("hw many", "b4 2022").
+TEXT_SPEAK = {
+    "hw": "how",
+    "wat": "what",
+    "wht": "what",
+    "whch": "which",
+    "wich": "which",
+    "ppl": "people",
+    "yr": "year",
+    "yrs": "years",
+    "b4": "before",
+}
 
 # The cue words a typo may stand for (everything that steers intent).
 CUE_VOCABULARY = frozenset(
@@ -308,15 +346,40 @@ CUE_VOCABULARY = frozenset(
     }
 )
 
-# Verbs that introduce a topic ("papers that use X", "work dealing with Y"): never the topic.
-TOPIC_VERBS = _set("""use uses using used apply applies applied applying deal deals dealing dealt
-involve involves involving focus focuses focusing focused cover covers address addresses addressing
-tackle tackles investigate investigates explore explores exploring concern concerns propose proposes
-proposed present presents employ employs employing leverage leverages leveraging relate related
-relating mention mentions mentioning discuss discusses discussing say says said look looking
-based centred centered around talk talks evaluate evaluates evaluated evaluating assess assesses
-assessed assessing examine examines examined study studies studied explicitly specifically
-particularly mainly primarily actually really""")
+# Verbs that introduce a topic ("papers that use X", "work building on Y", "code it ships
+# with"): never the topic. Lemmas; `inflections` adds the -s, -ed and -ing forms.
+_TOPIC_VERB_LEMMAS = """use apply deal involve focus cover address tackle investigate explore concern
+propose present employ leverage relate mention discuss say look base centre center talk evaluate
+assess examine study rely build ship provide include contain adopt exploit utilize utilise
+incorporate implement combine extend introduce develop target handle draw stack compare hold"""
+_IRREGULAR_VERB_FORMS = "said dealt built drew drawn held"
+_ADVERBS = "around explicitly specifically particularly mainly primarily actually really"
+
+
+def inflections(lemma: str) -> set[str]:
+    """A regular verb's forms: "rely" -> relies, relied, relying; "ship" -> ships, shipped,
+    shipping; "use" -> uses, used, using; "focus" -> focuses, focused, focusing."""
+    if lemma.endswith("e"):
+        return {lemma, lemma + "s", lemma + "d", lemma[:-1] + "ing"}
+    if len(lemma) > 2 and lemma.endswith("y") and lemma[-2] not in "aeiou":
+        return {lemma, lemma[:-1] + "ies", lemma[:-1] + "ied", lemma + "ing"}
+    forms = {
+        lemma,
+        lemma + ("es" if lemma.endswith(("s", "sh", "ch", "x")) else "s"),
+        lemma + "ed",
+        lemma + "ing",
+    }
+    vowels = [c in "aeiou" for c in lemma]
+    if len(lemma) <= 4 and vowels[-3:] == [False, True, False] and lemma[-1] not in "wxy":
+        forms |= {lemma + lemma[-1] + "ed", lemma + lemma[-1] + "ing"}  # one syllable: ship -> shipped
+    return forms
+
+
+TOPIC_VERBS = frozenset(
+    {form for lemma in _TOPIC_VERB_LEMMAS.split() for form in inflections(lemma)}
+    | set(_IRREGULAR_VERB_FORMS.split())
+    | set(_ADVERBS.split())
+)
 
 # Words every research text uses: two texts sharing them share nothing (citation support).
 GENERIC_RESEARCH_WORDS = _set("""paper study work approach method model result show new propose
