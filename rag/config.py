@@ -119,6 +119,10 @@ class AnswerSettings(_Section):
         default=0.1,
         description="Added to a sentence's similarity per question word it shares (evidence choice).",
     )
+    number_bonus: float = Field(
+        default=0.1,
+        description="Added to a sentence with a number when the question asks for a quantity (facts).",
+    )
     # refusal.py
     min_dense_sim: float = Field(
         default=0.30, description="Below this best-chunk similarity the answer is a refusal."

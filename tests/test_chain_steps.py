@@ -181,3 +181,19 @@ def test_a_comparison_prompt_groups_the_sources_by_side(chain, fake):
     sides = {s.side for s in answer.sources}
     assert len(sides) == 2 and all(f"== {side} ==" in prompt for side in sides)
     assert set(prompt_sources(prompt)) <= {s.n for s in answer.sources}
+
+
+def test_a_quantity_question_prefers_sentences_with_numbers(seed_index, chain):
+    """ "how well" asks for a quantity: the evidence of the named paper gains its numbers."""
+    from rag.answer.generate import select_evidence
+
+    plan = chain.analyser.analyse("TriDerm: how well does it agree with dermatologists?")
+    assert plan.wants_number and not chain.analyser.analyse("what is TriDerm?").wants_number
+    hits = chain.retriever.search(plan.question, k=1, plan=plan).hits
+    embed = chain.retriever.embed_model
+
+    def digits(bonus: float) -> int:
+        (source,) = select_evidence(embed, plan.question, hits, 2, number_bonus=bonus)
+        return sum(any(c.isdigit() for c in s) for s in source.evidence)
+
+    assert digits(1.0) > digits(0.0)

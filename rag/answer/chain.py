@@ -256,10 +256,22 @@ class _Run:
             yield self.answer(text, AnswerKind.REFUSAL, refused=True)
             return
         embed = self.a.retriever.embed_model
+        lexical, number = cfg.lexical_bonus, (cfg.number_bonus if plan.wants_number else 0.0)
         sources = select_evidence(
-            embed, self.standalone, hits[:1], cfg.fact_top_sentences, lexical_bonus=cfg.lexical_bonus
+            embed,
+            self.standalone,
+            hits[:1],
+            cfg.fact_top_sentences,
+            lexical_bonus=lexical,
+            number_bonus=number,
         ) + select_evidence(
-            embed, self.standalone, hits[1:], cfg.evidence_sentences, start=2, lexical_bonus=cfg.lexical_bonus
+            embed,
+            self.standalone,
+            hits[1:],
+            cfg.evidence_sentences,
+            start=2,
+            lexical_bonus=lexical,
+            number_bonus=number,
         )
         missing = refusal.unheld_reason(plan, hits, cfg.prompt_papers)
         best_sim = max(h.dense_sim or 0.0 for h in hits)

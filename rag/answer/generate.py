@@ -3,6 +3,7 @@ streamed LLM answer and its citation check."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ from rag.llm import LLM, LLMUnavailable
 from rag.types import SearchHit
 
 _DEFAULTS = AnswerSettings()
+_DIGIT_RE = re.compile(r"\d")
 
 
 def select_evidence(
@@ -34,9 +36,11 @@ def select_evidence(
     start: int = 1,
     side: str = "",
     lexical_bonus: float = _DEFAULTS.lexical_bonus,
+    number_bonus: float = 0.0,
 ) -> list[Source]:
     """The sentences of each paper most similar to the question (in their original order); each
-    question word a sentence shares adds `lexical_bonus` to its similarity."""
+    question word a sentence shares adds `lexical_bonus` to its similarity, a number in it
+    `number_bonus` (given when the question asks for a quantity)."""
     sentences = [
         [s for s in split_sentences(h.paper.abstract) if not INJECTION_RE.search(s)]
         or ["(no usable sentence)"]
@@ -51,7 +55,10 @@ def select_evidence(
     sources, offset = [], 0
     for n, (hit, sents) in enumerate(zip(hits, sentences, strict=True), start=start):
         scores = [
-            sims[offset + i] + lexical_bonus * len(q_words & content_words(s)) for i, s in enumerate(sents)
+            sims[offset + i]
+            + lexical_bonus * len(q_words & content_words(s))
+            + (number_bonus if _DIGIT_RE.search(s) else 0.0)
+            for i, s in enumerate(sents)
         ]
         offset += len(sents)
         best = sorted(np.argsort(scores)[::-1][:per_paper])

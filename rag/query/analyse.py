@@ -83,6 +83,7 @@ class QueryAnalyser:
             plan.paper_id = str(papers[0])
             plan.paper_label = next(p.label for p in self.entities.papers if p.paper_id == plan.paper_id)
         self.decide_intent(plan, cues, found)
+        plan.wants_number = cues.wants_number()
         notes: list[str] = []
         if self.fallback is not None and (reason := fallback_reason(plan)):
             plan, note = self.fill_from_llm(plan, found, self.fallback, reason, today)
@@ -400,6 +401,11 @@ class Cues:
     def compares(self) -> bool:
         return bool(self.words & lx.COMPARE_CUES)
 
+    def wants_number(self) -> bool:
+        norms = [t.norm for t in self.tokens]
+        after_how = {b for a, b in zip(norms, norms[1:], strict=False) if a == "how"}
+        return bool(after_how & lx.QUANTITY_HOW or self.all & lx.QUANTITY_NOUNS)
+
     def opposes(self) -> bool:
         return bool(self.words & lx.SIDES_CUES)
 
@@ -504,9 +510,17 @@ class Cues:
                     and w not in lx.NUMBER_WORDS
                     and w not in lx.NEWEST_CUES | lx.OLDEST_CUES
                 ][:2]
-                if set(ahead) & lx.PAPER_WORDS:
+                if set(ahead) & lx.PAPER_WORDS or self._topic_then_paper_word(norms, i + 1):
                     return True
         return False
+
+    def _topic_then_paper_word(self, norms: list[str], i: int) -> bool:
+        """ "which diffusion model papers": topic words running straight into a paper word (a
+        verb between them, "what rate did X's work find", ends the run)."""
+        j = i
+        while j < len(norms) and j - i < 4 and self.kinds.get(j) is None and _is_topic_word(norms[j]):
+            j += 1
+        return j > i and j < len(norms) and norms[j] in lx.PAPER_WORDS
 
     def joins_people(self) -> bool:
         """Two names joined by "and" ("Strodthoff and Haverkamp"): papers by both."""

@@ -270,7 +270,11 @@ class CorpusEntities:
         """A paper named by most of its title's words, or by a model name of its abstract."""
         if found.of("paper"):
             return
-        if not (self._find_by_lead(tokens, found) or self._find_by_title(tokens, found)):
+        if not (
+            self._find_by_lead(tokens, found)
+            or self._find_by_title(tokens, found)
+            or self._find_by_phrase(tokens, found)
+        ):
             self._find_by_name(tokens, found)
 
     def _find_by_lead(self, tokens: list[Token], found: Entities) -> bool:
@@ -301,6 +305,24 @@ class CorpusEntities:
         positions = [i for w, i in words.items() if w in title]
         found.add(Span(min(positions), max(positions) + 1, "paper", self.papers[row].paper_id))
         return True
+
+    def _find_by_phrase(self, tokens: list[Token], found: Entities) -> bool:
+        """ "the stainless steel strip rolling paper": the words right before a paper word, when
+        exactly one title holds them all (two words at least)."""
+        for p, tok in enumerate(tokens):
+            if tok.norm not in lx.PAPER_WORDS or p < 2:
+                continue
+            start = p
+            while start > 0 and not found.covered(start - 1) and tokens[start - 1].norm not in lx.STOP_WORDS:
+                start -= 1
+            words = {lx.singular(t.norm) for t in tokens[start:p]}
+            if len(words) < 2:
+                continue
+            rows = set.intersection(*(self.title_words.get(w, set()) for w in words))
+            if len(rows) == 1:
+                found.add(Span(start, p + 1, "paper", self.papers[rows.pop()].paper_id))
+                return True
+        return False
 
     def _find_by_name(self, tokens: list[Token], found: Entities) -> None:
         for i, tok in enumerate(tokens):

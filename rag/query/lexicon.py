@@ -183,6 +183,13 @@ FIELD_CUES = {  # a cue word -> the paper field it asks for
 # "where is it listed"); alone they ask about content ("where does RadioRAG get its data").
 FIELD_PHRASES = {"what year": "date", "which year": "date", "when": "date"}
 CATEGORY_CUES = _set("category categories arxiv filed under class subject")
+# A quantity is asked for: "how" + one of QUANTITY_HOW ("how well does it agree"), or a measure
+# noun ("what accuracy", "the sample size"); the evidence then prefers sentences with numbers.
+QUANTITY_HOW = _set("well many much big large accurate fast long often good high low small")
+QUANTITY_NOUNS = _set("""accuracy auc auroc auprc performance percent percentage rate score size
+number sensitivity specificity f1 error agreement improvement gain reduction proportion ratio
+correlation dice kappa speedup""")
+
 # arXiv's names of the categories the listings carry (folded): "computer vision (CV) papers"
 # and "the machine learning category" name a category, not a topic.
 CATEGORY_NAMES = {
@@ -351,7 +358,7 @@ CUE_VOCABULARY = frozenset(
 _TOPIC_VERB_LEMMAS = """use apply deal involve focus cover address tackle investigate explore concern
 propose present employ leverage relate mention discuss say look base centre center talk evaluate
 assess examine study rely build ship provide include contain adopt exploit utilize utilise
-incorporate implement combine extend introduce develop target handle draw stack compare hold"""
+incorporate implement combine extend introduce develop target handle draw stack compare hold exist"""
 _IRREGULAR_VERB_FORMS = "said dealt built drew drawn held"
 _ADVERBS = "around explicitly specifically particularly mainly primarily actually really"
 

@@ -91,6 +91,7 @@ class QueryPlan:
     stat: str | None = None  # profile statistic: h-index, citations, novelty, ai score
     unheld: Unheld | None = None
     is_followup: bool = False
+    wants_number: bool = False  # "how well", "what accuracy": the answer is a quantity
     corrections: dict[str, str] = dataclasses.field(default_factory=dict)  # typed -> corrected cue word
     expansions: dict[str, str] = dataclasses.field(default_factory=dict)  # topic phrase -> corpus term(s)
     notes: list[str] = dataclasses.field(default_factory=list)
