@@ -2,7 +2,7 @@
 right (the papers listed or counted, the number, the field; for questions answered from
 abstracts, the gold papers among the sources)?
 
-    python -m eval.plan_eval [--split dev|heldout|heldout2|all] [--answers] [--llm-fallback] [-v]
+    python -m eval.plan_eval [--split dev|heldout|heldout2|heldout3|all] [--answers] [--llm-fallback] [-v]
 
 `--llm-fallback` lets the configured LLM (the embedded llama.cpp server with the packaged
 Qwen2.5-Coder-1.5B unless OPENAI_BASE_URL is set) fill the plans no rule places
@@ -25,6 +25,7 @@ from rag.query import lexicon as lx
 from rag.query.plan import Intent, QueryPlan
 
 PLAN_DIR = Path(__file__).resolve().parent / "plan"
+SPLITS = sorted(p.stem for p in PLAN_DIR.glob("*.jsonl"))  # dev first: "dev" < "heldout*"
 
 
 def load(split: str) -> list[dict]:
@@ -200,7 +201,7 @@ def run(split: str, answers: bool, verbose: bool, llm_fallback: bool = False) ->
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", choices=["dev", "heldout", "heldout2", "all"], default="dev")
+    parser.add_argument("--split", choices=[*SPLITS, "all"], default="dev")
     parser.add_argument(
         "--answers", action="store_true", help="also check the answers (table answers and sources)"
     )
@@ -211,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
-    for split in ["dev", "heldout", "heldout2"] if args.split == "all" else [args.split]:
+    for split in SPLITS if args.split == "all" else [args.split]:
         run(split, args.answers, args.verbose, args.llm_fallback)
     return 0
 

@@ -253,3 +253,24 @@ def test_people_set_against_each_other_are_compared(analyse):
     assert plan.intent is Intent.COMPARE and len(plan.sides) == 2, plan.summary()
     robust = analyse("which papers test robustness against adversarial attacks")
     assert robust.intent is Intent.TOPIC_LIST  # between topics "against" compares nothing
+
+
+def test_glued_and_abbreviated_forms(analyse):
+    number = analyse("no. of binder papers from 2020")
+    assert number.intent is Intent.COUNT and number.filters.authors == ["Harald Binder"], number.summary()
+    assert analyse("no binder papers from 2020?").intent is not Intent.COUNT  # "no" alone is a negation
+    glued = analyse("list the LG-tagged papers from 2023")
+    assert glued.filters.categories == ["LG"] and not glued.topic, glued.summary()
+    assert analyse("wagners papers").filters.authors == analyse("Wagner's papers").filters.authors != []
+    assert analyse("a month-by-month or year-by-year count of strodthoff papers").intent is Intent.PER_YEAR
+
+
+def test_a_hyphenated_model_name_names_its_paper(analyse):
+    plan = analyse("when was the Med-PaLM M paper posted")
+    assert plan.intent is Intent.FIELD and plan.field == "date", plan.summary()
+    assert plan.paper_label == "Towards Generalist Biomedical AI"
+
+
+def test_a_bracketed_word_is_an_alternative_of_the_phrase_before_it(analyse):
+    plan = analyse("papers using large language models (LLMs) for radiology reports")
+    assert plan.conjuncts == [["large language models", "LLMs"], ["radiology reports"]], plan.conjuncts

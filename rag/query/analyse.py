@@ -70,7 +70,7 @@ class QueryAnalyser:
         self.calls += 1
         tokens, corrections = self.correct(lx.tokenize(question))
         found = self.entities.find(tokens, today, question)
-        cues = Cues(tokens, found)
+        cues = Cues(tokens, found, question)
         plan = QueryPlan(question=question, intent=Intent.FACT, corrections=corrections)
         plan.filters = self.filters_from(found)
         if explicit is not None:
@@ -102,11 +102,12 @@ class QueryAnalyser:
         (lengths and distance: settings.query.cue_typo_*)."""
         shortest, distance = self.settings.cue_typo_min_length, self.settings.cue_typo_max_distance
         fixed, corrections = [], {}
-        for tok in tokens:
+        for i, tok in enumerate(tokens):
             word = tok.norm
-            if word in lx.TEXT_SPEAK:
-                corrections[tok.text] = lx.TEXT_SPEAK[word]
-                tok = Token(tok.text, lx.TEXT_SPEAK[word], tok.start, tok.end)
+            after = tokens[i + 1].norm if i + 1 < len(tokens) else ""
+            if read := lx.TEXT_SPEAK.get(word) or lx.TEXT_SPEAK_BEFORE.get((word, after)):
+                corrections[tok.text] = read
+                tok = Token(tok.text, read, tok.start, tok.end)
             elif (
                 len(word) >= shortest
                 and word.isalpha()
@@ -383,15 +384,16 @@ def _only(phrase: str, kept: set[str]) -> str:
 class Cues:
     """The question's words once entities are removed, and the cue tests over them."""
 
-    def __init__(self, tokens: list[Token], found: Entities):
+    def __init__(self, tokens: list[Token], found: Entities, question: str = ""):
         self.tokens = tokens
+        self.question = question
         self.free = [t for i, t in enumerate(tokens) if not found.covered(i)]
         self.kinds = {i: s.kind for s in found.spans for i in range(s.start, s.end)}
         self.spans = found.spans
         # Topic words: everything but filters; a paper's model name stays ("DataSHIELD used for").
         self.topical = [t for i, t in enumerate(tokens) if self.kinds.get(i) in (None, "paper")]
         self.norms = [t.norm for t in self.free]
-        self.text = " " + " ".join(t.norm for t in tokens) + " "
+        self.text = " " + " ".join(t.norm.replace("-", " ") for t in tokens) + " "  # "year-by-year"
         self.all = {t.norm for t in tokens}
         self.words = set(self.norms)
 
@@ -568,7 +570,12 @@ class Cues:
         groups: list[list[str]] = [[]]
         run: list[str] = []
         joined = False  # a non-alternative word since the last facet
+        previous = None
         for tok in self.topical + [Token("", "", 0, 0)]:  # a sentinel closes the last run
+            if run and self.bracketed(previous, tok):  # "state space models (S4)": an alternative
+                groups[-1].append(" ".join(run))
+                run = []
+            previous = tok
             if _is_topic_word(tok.norm):
                 if joined and not run and groups[-1]:
                     groups.append([])
@@ -581,11 +588,21 @@ class Cues:
             joined = joined or (bool(tok.norm) and tok.norm not in lx.ALTERNATIVE_JOINERS)
         return [g for g in groups if g]
 
+    def bracketed(self, before: Token | None, tok: Token) -> bool:
+        """An opening or closing bracket stands between two words of the question."""
+        if before is None or not tok.text:
+            return False
+        return any(c in "()[]" for c in self.question[before.end : tok.start])
+
     def facets(self) -> list[str]:
         """Runs of topic words, split where a joiner or a stop word stands between them."""
         runs: list[list[str]] = [[]]
+        previous = None
         for tok in self.topical:
             word = tok.norm
+            if runs[-1] and self.bracketed(previous, tok):
+                runs.append([])
+            previous = tok
             if _is_topic_word(word):
                 runs[-1].append(tok.text if not tok.text.isupper() or len(tok.text) <= 1 else tok.text)
             elif runs[-1]:

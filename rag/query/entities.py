@@ -183,6 +183,8 @@ class CorpusEntities:
         covered = {surname_key(str(s.value)) for s in found.of("author")}
         for i, tok in enumerate(tokens):
             key = keys[i]
+            if key not in self.surnames and key[-1:] == "s" and key[:-1] in self.surnames:
+                key = key[:-1]  # a possessive typed without its apostrophe: "vielhabens papers"
             if key in covered or key not in self.surnames or len(key) < 2 or found.covered(i):
                 continue
             # A lower-case word that is also an ordinary word of the corpus ("wind") is not a name.
@@ -220,10 +222,13 @@ class CorpusEntities:
 
     def find_categories(self, tokens: list[Token], found: Entities) -> None:
         for i, tok in enumerate(tokens):
-            code = tok.text.split(".")[-1].upper()
+            code, *rest = tok.text.split(".")[-1].upper().split("-")
+            glued = bool(rest) and {w.lower() for w in rest} <= _CATEGORY_SUFFIXES  # "CV-category"
+            if not glued:
+                code = "-".join([code, *rest])  # "MED-PH", "STAT-MECH"
             if code not in self.categories or found.covered(i):
                 continue
-            prefixed = "." in tok.text or (i > 0 and tokens[i - 1].norm in lx.CATEGORY_CUES)
+            prefixed = glued or "." in tok.text or (i > 0 and tokens[i - 1].norm in lx.CATEGORY_CUES)
             # A bare code counts next to a paper or category word ("CV papers", "filed under LG"),
             # not inside a phrase ("medical AI models").
             beside = {tokens[j].norm for j in (i - 1, i + 1) if 0 <= j < len(tokens)}
@@ -373,7 +378,8 @@ def _vocabulary(papers: list[Paper]) -> set[str]:
 
 
 _NAME_RE = re.compile(
-    r"(?<![.!?]\s)(?<!^)\b([A-Z][A-Za-z]*[A-Z0-9][\w-]*|[A-Z][a-z]{3,}[\w-]*|[A-Za-z]+\d[\w-]*)"
+    r"(?<![.!?]\s)(?<!^)\b([A-Z][a-z]*(?:-[A-Za-z0-9]*[A-Z0-9][A-Za-z0-9]*)+"  # Med-PaLM
+    r"|[A-Z][A-Za-z]*[A-Z0-9][\w-]*|[A-Z][a-z]{3,}[\w-]*|[A-Za-z]+\d[\w-]*)"
 )
 
 
@@ -391,6 +397,7 @@ def _model_names(paper: Paper) -> set[str]:
     return names
 
 
+_CATEGORY_SUFFIXES = lx.CATEGORY_CUES | lx.PAPER_WORDS | lx.GENERIC_TOPIC_WORDS  # "LG-tagged", "CV-papers"
 _QUOTED_RE = re.compile(r"[\"“‘']([^\"”’']{6,})[\"”’']")
 _URL_RE = re.compile(r"\S+/\S+|\S+\.(?:com|org|io|net)\S*")
 _YEAR_RE = re.compile(r"^(19[5-9]\d|20\d\d)$")

@@ -324,7 +324,11 @@ TEXT_SPEAK = {
     "yr": "year",
     "yrs": "years",
     "b4": "before",
+    "nr": "number",
+    "num": "number",
 }
+# Shorthand that needs the next word to be read ("no. of papers", not "no papers").
+TEXT_SPEAK_BEFORE = {("no", "of"): "number"}
 
 # The cue words a typo may stand for (everything that steers intent).
 CUE_VOCABULARY = frozenset(
