@@ -271,6 +271,10 @@ def test_a_hyphenated_model_name_names_its_paper(analyse):
     assert plan.paper_label == "Towards Generalist Biomedical AI"
 
 
-def test_a_bracketed_word_is_an_alternative_of_the_phrase_before_it(analyse):
+def test_a_bracket_of_other_names_is_an_alternative_a_qualifier_is_not_required(analyse):
     plan = analyse("papers using large language models (LLMs) for radiology reports")
     assert plan.conjuncts == [["large language models", "LLMs"], ["radiology reports"]], plan.conjuncts
+    split = analyse("which papers record electrocardiogram (ECG) signals")
+    assert split.conjuncts == [["electrocardiogram signals", "ECG"]], split.conjuncts
+    qualified = analyse("papers on (semi-)supervised segmentation of tumours")  # "semi" qualifies
+    assert qualified.conjuncts == [["supervised segmentation"], ["tumours"]], qualified.conjuncts

@@ -517,12 +517,12 @@ class Cues:
         return False
 
     def _topic_then_paper_word(self, norms: list[str], i: int) -> bool:
-        """ "which diffusion model papers": topic words running straight into a paper word (a
-        verb between them, "what rate did X's work find", ends the run)."""
+        """ "which diffusion model papers": topic words running straight into a paper noun (a
+        verb between them, "what rate did X's work find", ends the run; "works" may be the verb)."""
         j = i
         while j < len(norms) and j - i < 4 and self.kinds.get(j) is None and _is_topic_word(norms[j]):
             j += 1
-        return j > i and j < len(norms) and norms[j] in lx.PAPER_WORDS
+        return j > i and j < len(norms) and norms[j] in lx.PAPER_WORDS - lx.VERB_LIKE_PAPER_WORDS
 
     def joins_people(self) -> bool:
         """Two names joined by "and" ("Strodthoff and Haverkamp"): papers by both."""
@@ -565,49 +565,78 @@ class Cues:
     def conjuncts(self) -> list[list[str]]:
         """The facets grouped into the parts a paper must all cover: facets separated only by
         lx.ALTERNATIVE_JOINERS are alternatives or elaborations of one part ("state space models
-        (SSMs such as S4, or Mamba)"); any other word between them starts a new part ("for",
-        "from", "applied to")."""
+        such as S4, or Mamba"); any other word between them starts a new part ("for", "from",
+        "applied to"). A bracket holds alternatives of the part it interrupts:
+        "photoplethysmography (PPG) signals" is "photoplethysmography signals" or "PPG"."""
+        main, inserts = self.unbracketed()
         groups: list[list[str]] = [[]]
         run: list[str] = []
+        pending: list[str] = []  # bracketed alternatives of the run being read
         joined = False  # a non-alternative word since the last facet
-        previous = None
-        for tok in self.topical + [Token("", "", 0, 0)]:  # a sentinel closes the last run
-            if run and self.bracketed(previous, tok):  # "state space models (S4)": an alternative
-                groups[-1].append(" ".join(run))
-                run = []
-            previous = tok
+        for i, tok in enumerate(main + [Token("", "", 0, 0)]):  # a sentinel closes the last run
             if _is_topic_word(tok.norm):
                 if joined and not run and groups[-1]:
                     groups.append([])
                 joined = False
                 run.append(tok.text)
-                continue
-            if run:
-                groups[-1].append(" ".join(run))
-                run = []
-            joined = joined or (bool(tok.norm) and tok.norm not in lx.ALTERNATIVE_JOINERS)
+            else:
+                if run:
+                    groups[-1].append(" ".join(run))
+                    run = []
+                joined = joined or (bool(tok.norm) and tok.norm not in lx.ALTERNATIVE_JOINERS)
+            pending += inserts.get(i, [])
+            if pending and not run:
+                groups[-1] += pending
+                pending = []
         return [g for g in groups if g]
 
-    def bracketed(self, before: Token | None, tok: Token) -> bool:
-        """An opening or closing bracket stands between two words of the question."""
-        if before is None or not tok.text:
-            return False
-        return any(c in "()[]" for c in self.question[before.end : tok.start])
-
     def facets(self) -> list[str]:
-        """Runs of topic words, split where a joiner or a stop word stands between them."""
+        """Runs of topic words, split where a joiner or a stop word stands between them; a
+        bracket's runs come after the phrase it interrupts."""
+        main, inserts = self.unbracketed()
         runs: list[list[str]] = [[]]
-        previous = None
-        for tok in self.topical:
-            word = tok.norm
-            if runs[-1] and self.bracketed(previous, tok):
-                runs.append([])
-            previous = tok
-            if _is_topic_word(word):
-                runs[-1].append(tok.text if not tok.text.isupper() or len(tok.text) <= 1 else tok.text)
+        for tok in main:
+            if _is_topic_word(tok.norm):
+                runs[-1].append(tok.text)
             elif runs[-1]:
                 runs.append([])
-        return [" ".join(r) for r in runs if r]
+        return [" ".join(r) for r in runs if r] + [f for i in sorted(inserts) for f in inserts[i]]
+
+    def unbracketed(self) -> tuple[list[Token], dict[int, list[str]]]:
+        """The topical words outside brackets, and the runs of topic words of each bracket that
+        lists alternatives, keyed by the position (in the first list) of the word it follows; a
+        bracket that only qualifies ("offline (model-based) optimisation") is left out."""
+        main: list[Token] = []
+        inserts: dict[int, list[str]] = {}
+        inner: list[Token] = []
+        for tok in self.topical + [Token("", "", len(self.question), len(self.question))]:
+            before = self.question[: tok.start]
+            if tok.text and sum(before.count(c) for c in "([") > sum(before.count(c) for c in ")]"):
+                inner.append(tok)
+                continue
+            if inner and _lists_alternatives(inner):
+                inserts.setdefault(max(len(main) - 1, 0), []).extend(_topic_runs(inner))
+            inner = []
+            if tok.text:
+                main.append(tok)
+        return main, inserts
+
+
+def _lists_alternatives(tokens: list[Token]) -> bool:
+    """A bracket of other names: a short form or model name ("(PPG)", "(S4)", "(DINO, DINOv2)")
+    or examples ("(such as S4, or Mamba)"), not a lower-case qualifier ("(model-based)")."""
+    named = any(t.text[1:] != t.text[1:].lower() or any(c.isdigit() for c in t.text) for t in tokens)
+    return named or any(t.norm in lx.ALTERNATIVE_JOINERS for t in tokens)
+
+
+def _topic_runs(tokens: list[Token]) -> list[str]:
+    runs: list[list[str]] = [[]]
+    for tok in tokens:
+        if _is_topic_word(tok.norm):
+            runs[-1].append(tok.text)
+        elif runs[-1]:
+            runs.append([])
+    return [" ".join(r) for r in runs if r]
 
 
 def _is_topic_word(word: str) -> bool:

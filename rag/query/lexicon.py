@@ -81,6 +81,10 @@ PAPER_WORDS = _set("""paper papers pub pubs publication publications article art
 studies preprint preprints entry entries item items record records title titles abstract abstracts
 output outputs research manuscript manuscripts contribution contributions one ones""")
 
+# Paper words that are verbs as often ("what resolution works best"): a run of topic words
+# ending in one does not ask for papers.
+VERB_LIKE_PAPER_WORDS = _set("work works study studies research output")
+
 # Words about the collection itself: never a topic ("the oldest paper in the collection").
 CORPUS_WORDS = _set("""collection corpus dataset-of-papers database listing listings list lists
 page pages profile profiles site index catalog catalogue library total overall altogether all
