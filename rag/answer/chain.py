@@ -56,10 +56,6 @@ class Assistant:
         self.analyser.fallback = plan_fallback(self.llm, self.settings.query)
         self.generate = generate  # False: stop at the sources (evaluation of retrieval and plans)
         self.profiles = {r.owner: r.profile for r in self.index.reports if r.owner and r.profile}
-        by_letter: dict[str, list[str]] = {}
-        for word in sorted(self.analyser.vocabulary):
-            by_letter.setdefault(word[:1], []).append(word)
-        self._by_letter = by_letter
 
     def ask(self, question: str, history: list[dict] | None = None, filters: Filters | None = None) -> Answer:
         answer = None
@@ -277,9 +273,7 @@ class _Run:
         best_sim = max(h.dense_sim or 0.0 for h in hits)
         expanded = {w for typed in plan.expansions for w in lx.words(typed)}  # the corpus has a term for them
         topic_words = [w for w in plan.topic.split() if not (lx.words(w) and lx.words(w) <= expanded)]
-        unknown = refusal.unknown_words(
-            topic_words, self.a.analyser.vocabulary, self.a._by_letter, cfg.typo_score
-        )
+        unknown = self.a.analyser.expander.unknown(topic_words, cfg.typo_score)
         if missing or refusal.weak_retrieval(best_sim, topic_words, unknown, cfg):
             text = refusal.refusal_text(missing)
             yield Event(EventKind.SOURCES, sources)

@@ -6,10 +6,10 @@ and a topic whose facets no single paper covers is a near miss the chain refuses
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass, field
 
 from rag.query import lexicon as lx
+from rag.query.filters import paper_words
 from rag.query.plan import QueryPlan
 from rag.retrieve import Retriever
 from rag.types import SearchHit
@@ -105,29 +105,13 @@ def _unhyphenated(text: str) -> set[str]:
     return lx.words(text.replace("-", " "))
 
 
-def paper_words(paper) -> set[str]:
-    """A paper's title and abstract words, with the parts of hyphenated ones ("state-space")."""
-    words = lx.words(f"{paper.title or ''} {paper.abstract}")
-    return words | {part for w in words if "-" in w for part in lx.words(w.replace("-", " "))}
-
-
 def facet_covered(variants: list[set[str]], share: float, text: set[str]) -> bool:
     """Some variant of the facet has `share` of its (distinctive) words in the text."""
     return any(v and len(v & text) >= math.ceil(share * len(v)) for v in variants)
 
 
-_DOC_FREQ: dict[int, tuple[int, Counter[str]]] = {}
-
-
 def distinctive(words: set[str], retriever: Retriever) -> set[str]:
     """A facet's words without those most papers use ("data" in "speech data"); all if every one is."""
-    key = id(retriever.index)
-    if key not in _DOC_FREQ:  # once per loaded index
-        papers = retriever.index.papers
-        _DOC_FREQ[key] = (
-            len(papers),
-            Counter(w for p in papers for w in paper_words(p)),
-        )
-    n, df = _DOC_FREQ[key]
+    df, n = retriever.table.word_papers, len(retriever.table.papers)
     rare = {w for w in words if df[w] <= retriever.settings.answer.common_word_share * n}
     return rare or words

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import re
 
-from rapidfuzz import fuzz, process
-
 from rag import prompts
 from rag.answer.records import Source
 from rag.config import AnswerSettings
@@ -36,22 +34,6 @@ def unheld_reason(plan: QueryPlan, hits: list[SearchHit], n_papers: int) -> str 
         if text & evidence:
             return None
     return plan.unheld.what
-
-
-def unknown_words(
-    words: list[str], vocabulary: set[str], by_letter: dict[str, list[str]], typo_score: int
-) -> list[str]:
-    """Words no paper uses, after forgiving typos (same first letter, rapidfuzz ratio >= 80)."""
-    unknown = []
-    for word in words:
-        for part in (p for p in lx.fold(word).split("-") if len(p) > 2):
-            if part in vocabulary or lx.singular(part) in vocabulary or part + "s" in vocabulary:
-                continue
-            if not process.extractOne(
-                part, by_letter.get(part[0], []), scorer=fuzz.ratio, score_cutoff=typo_score
-            ):
-                unknown.append(part)
-    return unknown
 
 
 def weak_retrieval(best_sim: float, topic_words: list[str], unknown: list[str], cfg: AnswerSettings) -> bool:

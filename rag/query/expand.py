@@ -78,10 +78,11 @@ class Expander:
         self.frequency = frequency or Counter()
         self.acronyms = acronyms
         self.long_forms = {long: acr for acr, long in acronyms.items()}
-        self.by_letter: dict[str, list[str]] = {}
+        self.all_by_letter: dict[str, list[str]] = {}  # every corpus word, by its first letter
         for word in sorted(vocabulary):
-            if len(word) >= self.settings.topic_typo_min_length:
-                self.by_letter.setdefault(word[0], []).append(word)
+            self.all_by_letter.setdefault(word[:1], []).append(word)
+        shortest = self.settings.topic_typo_min_length  # what a typo may be corrected to
+        self.by_letter = {c: [w for w in ws if len(w) >= shortest] for c, ws in self.all_by_letter.items()}
 
     def expand(self, topic: str) -> dict[str, str]:
         """typed phrase -> what the corpus says for it."""
@@ -126,6 +127,23 @@ class Expander:
             word, self.by_letter.get(word[0], []), scorer=fuzz.ratio, score_cutoff=cfg.topic_short_form_score
         )
         return close[0] if close else None
+
+    def unknown(self, words: list[str], typo_score: int) -> list[str]:
+        """The parts of `words` no paper uses, after forgiving typos (a corpus word with the same
+        first letter and a rapidfuzz ratio of at least `typo_score`); English words count too."""
+        unknown = []
+        for word in words:
+            for part in (p for p in lx.fold(word).split("-") if len(p) > 2):
+                if (
+                    part in self.vocabulary
+                    or lx.singular(part) in self.vocabulary
+                    or part + "s" in self.vocabulary
+                ):
+                    continue
+                near = self.all_by_letter.get(part[0], [])
+                if not process.extractOne(part, near, scorer=fuzz.ratio, score_cutoff=typo_score):
+                    unknown.append(part)
+        return unknown
 
     def known(self, word: str) -> bool:
         return word in self.vocabulary or lx.singular(word) in self.vocabulary or word in lx.KNOWN_WORDS

@@ -1,14 +1,18 @@
 """Filters over the paper table: what a question or the user restricts the papers to, and
-`PaperTable`, the columnar form that applies them in milliseconds at 100k papers."""
+`PaperTable`, the columnar form that applies them in milliseconds at 100k papers (and counts
+the papers each word occurs in)."""
 
 from __future__ import annotations
 
+import functools
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from rag.corpus.names import fold, name_match_tokens, name_matches
+from rag.query import lexicon as lx
 from rag.types import Paper
 
 
@@ -96,6 +100,12 @@ def author_matches(query: str, paper: Paper) -> bool:
     )
 
 
+def paper_words(paper: Paper) -> set[str]:
+    """A paper's title and abstract words, with the parts of hyphenated ones ("state-space")."""
+    words = lx.words(f"{paper.title or ''} {paper.abstract}")
+    return words | {part for w in words if "-" in w for part in lx.words(w.replace("-", " "))}
+
+
 class PaperTable:
     """The paper table as columns, so that filters over 100k papers take milliseconds.
 
@@ -160,6 +170,11 @@ class PaperTable:
         if filters.has_code is not None:
             allowed &= self.has_code == filters.has_code
         return allowed
+
+    @functools.cached_property
+    def word_papers(self) -> Counter[str]:
+        """In how many papers each content word occurs (title and abstract, `paper_words`)."""
+        return Counter(w for p in self.papers for w in paper_words(p))
 
     def allowed(self, filters: Filters) -> list[Paper]:
         return [self.papers[i] for i in np.flatnonzero(self.mask(filters))]
