@@ -278,3 +278,14 @@ def test_a_bracket_of_other_names_is_an_alternative_a_qualifier_is_not_required(
     assert split.conjuncts == [["electrocardiogram signals", "ECG"]], split.conjuncts
     qualified = analyse("papers on (semi-)supervised segmentation of tumours")  # "semi" qualifies
     assert qualified.conjuncts == [["supervised segmentation"], ["tumours"]], qualified.conjuncts
+
+
+def test_commas_and_dashes_list_alternatives(analyse):
+    plan = analyse("papers on sleep staging - EEG, actigraphy or wearables")
+    assert plan.conjuncts == [["sleep staging", "EEG", "actigraphy", "wearables"]], plan.conjuncts
+    inside = analyse("which papers use vision transformers (ViT, DeiT, Swin)?")
+    assert inside.conjuncts == [["vision transformers", "ViT", "DeiT", "Swin"]], inside.conjuncts
+
+
+def test_everyday_words_for_speech_reach_the_corpus_terms(analyse):
+    assert "speaker" in analyse("anything about voice recordings?").expansions.get("voice", "")

@@ -9,6 +9,7 @@ and "latest 3 from binder" reach the same plan.
 from __future__ import annotations
 
 import copy
+import re
 from datetime import date
 
 from rapidfuzz.distance import OSA
@@ -574,6 +575,9 @@ class Cues:
         pending: list[str] = []  # bracketed alternatives of the run being read
         joined = False  # a non-alternative word since the last facet
         for i, tok in enumerate(main + [Token("", "", 0, 0)]):  # a sentinel closes the last run
+            if run and self.listed_apart(main[i - 1], tok):  # "speech, speaker verification"
+                groups[-1].append(" ".join(run))
+                run = []
             if _is_topic_word(tok.norm):
                 if joined and not run and groups[-1]:
                     groups.append([])
@@ -595,12 +599,22 @@ class Cues:
         bracket's runs come after the phrase it interrupts."""
         main, inserts = self.unbracketed()
         runs: list[list[str]] = [[]]
-        for tok in main:
+        for i, tok in enumerate(main):
+            if runs[-1] and self.listed_apart(main[i - 1], tok):
+                runs.append([])
             if _is_topic_word(tok.norm):
                 runs[-1].append(tok.text)
             elif runs[-1]:
                 runs.append([])
         return [" ".join(r) for r in runs if r] + [f for i in sorted(inserts) for f in inserts[i]]
+
+    def listed_apart(self, before: Token, tok: Token) -> bool:
+        """A comma, semicolon or spaced dash (outside brackets) between two words: items of a
+        list, alternatives of one part like "or"."""
+        if not tok.text:
+            return False
+        gap = _BRACKETED_RE.sub(" ", self.question[before.end : tok.start])
+        return bool(_LIST_SEPARATOR_RE.search(gap))
 
     def unbracketed(self) -> tuple[list[Token], dict[int, list[str]]]:
         """The topical words outside brackets, and the runs of topic words of each bracket that
@@ -615,11 +629,15 @@ class Cues:
                 inner.append(tok)
                 continue
             if inner and _lists_alternatives(inner):
-                inserts.setdefault(max(len(main) - 1, 0), []).extend(_topic_runs(inner))
+                inserts.setdefault(max(len(main) - 1, 0), []).extend(_topic_runs(inner, self.listed_apart))
             inner = []
             if tok.text:
                 main.append(tok)
         return main, inserts
+
+
+_BRACKETED_RE = re.compile(r"[(\[][^)\]]*[)\]]")
+_LIST_SEPARATOR_RE = re.compile(r"[,;]|\s[-–—]\s")
 
 
 def _lists_alternatives(tokens: list[Token]) -> bool:
@@ -629,9 +647,12 @@ def _lists_alternatives(tokens: list[Token]) -> bool:
     return named or any(t.norm in lx.ALTERNATIVE_JOINERS for t in tokens)
 
 
-def _topic_runs(tokens: list[Token]) -> list[str]:
+def _topic_runs(tokens: list[Token], apart) -> list[str]:
+    """Runs of topic words; `apart(before, tok)` says a list separator stands between two."""
     runs: list[list[str]] = [[]]
-    for tok in tokens:
+    for i, tok in enumerate(tokens):
+        if runs[-1] and i and apart(tokens[i - 1], tok):
+            runs.append([])
         if _is_topic_word(tok.norm):
             runs[-1].append(tok.text)
         elif runs[-1]:

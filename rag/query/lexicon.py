@@ -462,4 +462,6 @@ SYNONYMS = {
     "skin": "dermatology, skin",
     "eye scans": "fundus, retinal",
     "mri scans": "MRI, magnetic resonance",
+    "speech": "speech, speaker, spoken, voice",
+    "voice": "voice, speech, speaker",
 }
