@@ -122,6 +122,9 @@ Compare the sides from the sources. For each side, write one or two sentences na
 approach, each ending with the numbers of that side's sources in square brackets. Then one
 sentence on how they differ. If a side has no sources, say so plainly."""
 
+COMPARE_SIDE_LIST = "{label}, {n} papers on “{topic}”: {items}."  # computed, before the model
+COMPARE_SIDE_ITEM = "{label} ({year}) [{n}]"
+COMPARE_SIDE_NONE = "{label}: no listed paper on “{topic}”."
 COMPARE_GROUP = """== {label} ==
 {sources}"""
 COMPARE_EMPTY_SIDE = "== {label} ==\n(no listed paper of this side is about the question)"

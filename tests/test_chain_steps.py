@@ -183,6 +183,18 @@ def test_a_comparison_prompt_groups_the_sources_by_side(chain, fake):
     assert set(prompt_sources(prompt)) <= {s.n for s in answer.sources}
 
 
+def test_a_comparison_lists_every_paper_of_each_side_before_the_model(chain, fake):
+    fake.enqueue("Both sides protect patient data [1].")
+    answer = chain.ask("How do Nils Strodthoff's and Soroosh Tayebi Arasteh's listings approach privacy?")
+    assert answer.plan["intent"] == "compare" and len(fake.calls) == 1
+    lists, _, model_text = answer.answer.partition("\n\n")
+    assert model_text.startswith("Both sides protect patient data [1].")  # checked after, maybe marked
+    for source in answer.sources:  # every member is listed with its number, the model saw fewer
+        assert f"{source.paper.label} ({source.paper.year or 'undated'}) [{source.n}]" in lists
+    assert sorted({c.n for c in answer.citations}) == sorted(s.n for s in answer.sources)
+    assert len(answer.sources) > len(prompt_sources(fake.calls[0].user))
+
+
 def test_a_quantity_question_prefers_sentences_with_numbers(seed_index, chain):
     """ "how well" asks for a quantity: the evidence of the named paper gains its numbers."""
     from rag.answer.generate import select_evidence

@@ -299,9 +299,24 @@ class _Run:
             yield self.answer(text, AnswerKind.REFUSAL, refused=True, checks={"reason": "no side has papers"})
             return
         empty = [label for label, group in groups if not group]
-        yield from self.generation(
-            compare.compare_prompt(self.standalone, shown), sources, {"empty_sides": empty}
-        )
+        text = compare.side_lists_text(plan, groups)
+        self.timings["first_token_s"] = self.clock()
+        yield Event(EventKind.TOKEN, text)
+        checks: dict[str, object] = {"empty_sides": empty}
+        if not self.a.generate:
+            yield self.answer(text, AnswerKind.SOURCES, sources, lists.cited(sources), checks=checks)
+            return
+        yield Event(EventKind.TOKEN, "\n\n")
+        shown_sources = [s for _, group in shown for s in group]
+        result = yield from self.generated(compare.compare_prompt(self.standalone, shown), shown_sources)
+        if result.error:  # the lists stand; only the model's comparison is missing
+            notice = prompts.SYNTHESIS_UNAVAILABLE.format(reason=result.error)
+            yield Event(EventKind.TOKEN, notice)
+            full, checks["llm_error"] = text + "\n\n" + notice, result.error
+        else:
+            full = f"{text}\n\n{result.text}".strip()
+        cited = sorted(set(lists.cited(sources)) | set(result.cited))
+        yield self.answer(full, AnswerKind.RAG, sources, cited, checks={**result.checks, **checks})
 
     def generated(self, user_prompt: str, sources: list[Source]) -> Generator[Event, None, Generated]:
         """Stream the model's tokens; return its checked text."""

@@ -1,5 +1,6 @@
-"""Comparisons: each side is retrieved with its own filters and topic, and the groups reach
-the model labelled by side, so neither side can crowd the other out."""
+"""Comparisons: each side is retrieved with its own filters and topic; every side's papers are
+listed at once (computed, cited), then the groups reach the model labelled by side, so neither
+side can crowd the other out."""
 
 from __future__ import annotations
 
@@ -64,3 +65,19 @@ def compare_prompt(question: str, shown: list[tuple[str, list[Source]]]) -> str:
         for label, sources in shown
     ]
     return prompts.COMPARE_PROMPT.format(groups="\n\n".join(blocks), question=question)
+
+
+def side_lists_text(plan: QueryPlan, groups: list[tuple[str, list[Source]]]) -> str:
+    """One line per side: its papers on the topic, each cited, in the order of the sources."""
+    lines = []
+    for (label, sources), side in zip(groups, plan.sides, strict=True):
+        topic = side.topic or plan.topic
+        if not sources:
+            lines.append(prompts.COMPARE_SIDE_NONE.format(label=label, topic=topic))
+            continue
+        items = "; ".join(
+            prompts.COMPARE_SIDE_ITEM.format(label=s.paper.label, year=s.paper.year or "undated", n=s.n)
+            for s in sorted(sources, key=lambda s: s.n)
+        )
+        lines.append(prompts.COMPARE_SIDE_LIST.format(label=label, n=len(sources), topic=topic, items=items))
+    return "\n".join(lines)

@@ -76,7 +76,7 @@ class QueryAnalyser:
         plan.filters = self.filters_from(found)
         if explicit is not None:
             plan.filters = explicit.merged(plan.filters)
-        plan.facets = cues.facets()
+        plan.facets = list(dict.fromkeys(cues.facets()))  # a phrase said twice is one facet
         plan.conjuncts = cues.conjuncts()
         plan.topic = " ".join(plan.facets)
         papers = found.values("paper")
@@ -160,7 +160,8 @@ class QueryAnalyser:
         unheld = cues.unheld(has_person=bool(found.of("author")))
         stat = cues.profile_stat()
         if (cues.compares() and (len(people) >= 2 or len(plan.facets) >= 2)) or (
-            (cues.ranks() or cues.opposes()) and len(people) >= 2
+            (cues.ranks() or cues.opposes() or (cues.asks_how() and plan.topic and not cues.with_people()))
+            and len(people) >= 2
         ):
             plan.intent = Intent.COMPARE
             plan.sides = self.sides(plan, found.values("author"), found.values("listing"))
@@ -408,6 +409,13 @@ class Cues:
         norms = [t.norm for t in self.tokens]
         after_how = {b for a, b in zip(norms, norms[1:], strict=False) if a == "how"}
         return bool(after_how & lx.QUANTITY_HOW or self.all & lx.QUANTITY_NOUNS)
+
+    def asks_how(self) -> bool:
+        """ "How do X and Y approach privacy?": a manner, not a number ("how many")."""
+        norms = [t.norm for t in self.tokens]
+        return any(
+            a == "how" and b not in lx.QUANTITY_HOW for a, b in zip(norms, norms[1:] + [""], strict=True)
+        )
 
     def opposes(self) -> bool:
         return bool(self.words & lx.SIDES_CUES)

@@ -196,6 +196,22 @@ class CorpusEntities:
             self._add_person(found, norms, i, i + 1, owner or (min(names) if one_person else tok.text))
             covered.add(key)
         self.find_owners_loosely(tokens, keys, found)
+        self.share_listing_word(norms, found)
+
+    def share_listing_word(self, norms: list[str], found: Entities) -> None:
+        """ "X's and Y's listings": a listing word after the last of coordinated owners makes
+        every one of them a listing."""
+        spans = sorted(found.of("author") + found.of("listing"), key=lambda s: s.start)
+        for a, b in reversed(list(zip(spans, spans[1:], strict=False))):  # right to left
+            between = norms[a.end : b.start]
+            if (
+                a.kind == "author"
+                and b.kind == "listing"
+                and a.value in self.person_owners
+                and between in (["and"], ["&"], ["or"], ["vs"], ["versus"])
+            ):
+                found.spans.remove(a)
+                found.add(Span(a.start, a.end, "listing", a.value))
 
     def find_owners_loosely(self, tokens: list[Token], keys: list[str], found: Entities) -> None:
         """The owners of personal listings are what most questions are about, so they are also

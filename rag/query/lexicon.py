@@ -145,7 +145,7 @@ LISTING_NOUNS = _set("listing listings list lists page pages source sources prof
 # Comparatives that rank two named people or listings ("who has more papers, X or Y?").
 COMPARATIVE_CUES = _set("more fewer less most fewest least")
 COMPARE_CUES = _set("""compare compared comparing comparison contrast contrasted differ differs
-differ differences difference versus vs vs. distinguish similar similarities unlike""")
+differ differences difference differently versus vs vs. distinguish similar similarities unlike""")
 # Words that set two named people or listings against each other ("X's work against Y's"),
 # a comparison only between people (between topics: "robust against noise").
 SIDES_CUES = _set("against than")
@@ -276,7 +276,9 @@ LISTING_ALIASES = {
     "hf": "Daily Papers",
 }
 # Words after a name that make it a listing ("the Rueckert group", "Strodthoff's listing").
-LISTING_WORDS = _set("group groups lab labs team listing list page profile site feed")
+LISTING_WORDS = _set(
+    "group groups lab labs team listing listings list lists page pages profile profiles site feed"
+)
 
 NUMBER_WORDS = {
     "one": 1,
@@ -366,7 +368,7 @@ CUE_VOCABULARY = frozenset(
 _TOPIC_VERB_LEMMAS = """use apply deal involve focus cover address tackle investigate explore concern
 propose present employ leverage relate mention discuss say look base centre center talk evaluate
 assess examine study rely build ship provide include contain adopt exploit utilize utilise
-incorporate implement combine extend introduce develop target handle draw stack compare hold exist"""
+incorporate implement combine extend introduce develop target handle draw stack compare hold exist approach"""
 _IRREGULAR_VERB_FORMS = "said dealt built drew drawn held"
 _ADVERBS = "around explicitly specifically particularly mainly primarily actually really"
 
