@@ -192,7 +192,7 @@ def test_an_agreeing_reply_changes_nothing(analyser):
 
 
 def test_a_comparison_gets_its_sides(analyser):
-    question = "how does strodthoff's explainability research measure up to the TUM group's?"
+    question = "is strodthoff's explainability research any good next to the TUM group's?"  # no rule compares
     assert analyser.analyse(question).intent is Intent.FACT
     with_llm(analyser, reply(intent="compare", authors=["Strodthoff"], topic="explainability research"))
     plan = analyser.analyse(question)
