@@ -209,21 +209,9 @@ class _Run:
         yield Event(EventKind.SOURCES, sources)
         self.timings["first_token_s"] = self.clock()
         yield Event(EventKind.TOKEN, text)
-        checks: dict[str, object] = {"members": len(members)}
-        if not self.a.generate:
-            yield self.answer(text, AnswerKind.SOURCES, sources, lists.cited(sources), checks=checks)
-            return
-        yield Event(EventKind.TOKEN, "\n\n")
         shown = sources[: self.cfg.list_papers]
-        result = yield from self.generated(lists.synthesis_prompt(self.standalone, shown), shown)
-        if result.error:  # the list stands; only the model's synthesis is missing
-            notice = prompts.SYNTHESIS_UNAVAILABLE.format(reason=result.error)
-            yield Event(EventKind.TOKEN, notice)
-            full, checks["llm_error"] = text + "\n\n" + notice, result.error
-        else:
-            full = f"{text}\n\n{result.text}".strip()
-        cited = sorted(set(lists.cited(sources)) | set(result.cited))
-        yield self.answer(full, AnswerKind.RAG, sources, cited, checks={**result.checks, **checks})
+        prompt = lists.synthesis_prompt(self.standalone, shown)
+        yield from self.listed_then_model(text, sources, prompt, shown, {"members": len(members)})
 
     def near_miss(self, found: Membership) -> Iterator[Event]:
         """No paper covers every facet (or a listed topic): say so, and show the nearest per facet."""
@@ -302,14 +290,21 @@ class _Run:
         text = compare.side_lists_text(plan, groups)
         self.timings["first_token_s"] = self.clock()
         yield Event(EventKind.TOKEN, text)
-        checks: dict[str, object] = {"empty_sides": empty}
+        shown_sources = [s for _, group in shown for s in group]
+        prompt = compare.compare_prompt(self.standalone, shown)
+        yield from self.listed_then_model(text, sources, prompt, shown_sources, {"empty_sides": empty})
+
+    def listed_then_model(
+        self, text: str, sources: list[Source], prompt: str, shown: list[Source], checks: dict[str, object]
+    ) -> Iterator[Event]:
+        """After a computed list (already streamed, citing every source): the model's words on
+        the `shown` sources; if the model fails, the list stands and says so."""
         if not self.a.generate:
             yield self.answer(text, AnswerKind.SOURCES, sources, lists.cited(sources), checks=checks)
             return
         yield Event(EventKind.TOKEN, "\n\n")
-        shown_sources = [s for _, group in shown for s in group]
-        result = yield from self.generated(compare.compare_prompt(self.standalone, shown), shown_sources)
-        if result.error:  # the lists stand; only the model's comparison is missing
+        result = yield from self.generated(prompt, shown)
+        if result.error:
             notice = prompts.SYNTHESIS_UNAVAILABLE.format(reason=result.error)
             yield Event(EventKind.TOKEN, notice)
             full, checks["llm_error"] = text + "\n\n" + notice, result.error

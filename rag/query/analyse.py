@@ -405,17 +405,17 @@ class Cues:
     def compares(self) -> bool:
         return bool(self.words & lx.COMPARE_CUES)
 
-    def wants_number(self) -> bool:
+    def after_how(self) -> set[str]:
+        """The words right after each "how" ("" when it ends the question)."""
         norms = [t.norm for t in self.tokens]
-        after_how = {b for a, b in zip(norms, norms[1:], strict=False) if a == "how"}
-        return bool(after_how & lx.QUANTITY_HOW or self.all & lx.QUANTITY_NOUNS)
+        return {b for a, b in zip(norms, norms[1:] + [""], strict=True) if a == "how"}
+
+    def wants_number(self) -> bool:
+        return bool(self.after_how() & lx.QUANTITY_HOW or self.all & lx.QUANTITY_NOUNS)
 
     def asks_how(self) -> bool:
         """ "How do X and Y approach privacy?": a manner, not a number ("how many")."""
-        norms = [t.norm for t in self.tokens]
-        return any(
-            a == "how" and b not in lx.QUANTITY_HOW for a, b in zip(norms, norms[1:] + [""], strict=True)
-        )
+        return bool(self.after_how() - lx.QUANTITY_HOW)
 
     def opposes(self) -> bool:
         return bool(self.words & lx.SIDES_CUES)
@@ -606,15 +606,7 @@ class Cues:
         """Runs of topic words, split where a joiner or a stop word stands between them; a
         bracket's runs come after the phrase it interrupts."""
         main, inserts = self.unbracketed()
-        runs: list[list[str]] = [[]]
-        for i, tok in enumerate(main):
-            if runs[-1] and self.listed_apart(main[i - 1], tok):
-                runs.append([])
-            if _is_topic_word(tok.norm):
-                runs[-1].append(tok.text)
-            elif runs[-1]:
-                runs.append([])
-        return [" ".join(r) for r in runs if r] + [f for i in sorted(inserts) for f in inserts[i]]
+        return _topic_runs(main, self.listed_apart) + [f for i in sorted(inserts) for f in inserts[i]]
 
     def listed_apart(self, before: Token, tok: Token) -> bool:
         """A comma, semicolon or spaced dash (outside brackets) between two words: items of a
