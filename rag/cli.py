@@ -602,29 +602,40 @@ def llm_serve(
     port: int = typer.Option(8080),
     small: bool = typer.Option(False, "--small", help="Use SmolLM2-135M (fast, weak)."),
 ) -> None:
-    """Run the embedded llama.cpp OpenAI-compatible server on 127.0.0.1 until Ctrl-C."""
+    """Run the embedded llama.cpp OpenAI-compatible server on 127.0.0.1 until Ctrl-C.
+
+    While it runs, `rag ask`, `rag eval` and `rag ui` on the same data dir use it (warm, with
+    its prefix cache) instead of starting their own."""
+    import signal
     import time
 
     from rag.llm import LlamaServer, LLMUnavailable, qwen_path, smollm_path
+    from rag.served import ServedLLM, announce, withdraw
 
     s = state.settings
     try:
         model = smollm_path() if small else (s.llm_model_path or qwen_path(s.data_dir / "models"))
-        server = LlamaServer(model, s.llm_model, s.llm_context, s.llm_threads, port=port).start(
-            s.llm.start_timeout_s
-        )
+        log = s.data_dir / f"llama-server-{port}.log"
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        server = LlamaServer(model, s.llm_model, s.llm_context, s.llm_threads, port=port, log_path=log)
+        server.start(s.llm.start_timeout_s)
     except LLMUnavailable as exc:
         fail(str(exc))
+    assert server.process is not None
+    note = ServedLLM(server.base_url, server.process.pid, str(Path(model).resolve()), str(log))
+    announce(s.data_dir, note)
     console.print(
-        f"serving {model.name} as {s.llm_model!r} at {server.base_url} — "
-        f"use OPENAI_BASE_URL={server.base_url}; Ctrl-C stops it"
+        f"serving {model.name} as {s.llm_model!r} at {server.base_url} — `rag ask`/`rag ui` with "
+        f"this data dir use it, or set OPENAI_BASE_URL={server.base_url}; Ctrl-C stops it"
     )
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # `kill` cleans up like Ctrl-C
     try:
         while server.alive():
             time.sleep(1)
     except KeyboardInterrupt:
         pass
     finally:
+        withdraw(s.data_dir, note.pid)
         server.stop()
 
 

@@ -2,7 +2,8 @@
 
 With no endpoint configured, an embedded llama.cpp server (`python -m llama_cpp.server`) is
 started on 127.0.0.1 on a free port with the packaged Qwen2.5-Coder-1.5B-Instruct model,
-health-checked, reused across questions and stopped at exit.
+health-checked, reused across questions and stopped at exit, unless a `rag llm serve` of the
+same model is running for the same data dir (rag/served.py): then that warm server is used.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pydantic import SecretStr
 
 from rag.config import LLMSettings, Settings
 from rag.errors import LLMUnavailable as LLMUnavailable  # re-exported; defined in rag.errors
+from rag.served import ServedLLM, find_served
 
 QWEN_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 QWEN_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
@@ -219,6 +221,7 @@ class LLM:
         self._lock = threading.Lock()
         self._client: Any = None  # an openai.OpenAI for the current endpoint
         self._endpoint: Endpoint | None = None
+        self._served: ServedLLM | None = None  # a running `rag llm serve`, when one is used
         # What the embedded server logged for the last streamed answer (see `prompt_stats`).
         self.last_prompt_stats: dict[str, int] = {}
 
@@ -238,8 +241,17 @@ class LLM:
                 )
                 self._endpoint = Endpoint(self.settings.openai_base_url, key, self.settings.llm_model, False)
                 return self._endpoint
+            if self._served is not None and self._served.alive() and self._endpoint is not None:
+                return self._endpoint
+            self._served = None
             if self._server is None or not self._server.alive():
                 model = self.settings.llm_model_path or qwen_path(self.settings.data_dir / "models")
+                self._served = find_served(self.settings.data_dir, Path(model))
+                if self._served is not None:
+                    self._client = None
+                    url = self._served.base_url
+                    self._endpoint = Endpoint(url, "not-needed", self.settings.llm_model, True)
+                    return self._endpoint
                 if self._server is not None:
                     self._server.stop()
                 log = self.settings.data_dir / "llama-server.log"
@@ -254,6 +266,14 @@ class LLM:
                 self._client = None
             self._endpoint = Endpoint(self._server.base_url, "not-needed", self.settings.llm_model, True)
             return self._endpoint
+
+    def _log_path(self) -> Path | None:
+        """The verbose log of the local server answering, for `prompt_stats`."""
+        if not self.embedded:
+            return None
+        if self._served is not None:
+            return Path(self._served.log)
+        return self._server.log_path if self._server else None
 
     def client(self):
         from openai import OpenAI
@@ -281,7 +301,7 @@ class LLM:
 
         client = self.client()
         url = self._endpoint.base_url if self._endpoint else "?"
-        log = self._server.log_path if self.embedded and self._server else None
+        log = self._log_path()
         offset = log.stat().st_size if log and log.exists() else None
         self.last_prompt_stats = {}
         try:
