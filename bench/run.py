@@ -56,14 +56,16 @@ scale    synthetic corpora of 216 (the seeds), 10k and 100k papers (--quick: 2k 
          `server_rss_mb` counts the server's process tree). scale.png: p95 latency and RSS vs papers.
          Note: names are reused, so the author vocabulary does not grow with the corpus.
 answers  with the embedded Qwen2.5-Coder-1.5B and with SmolLM2-135M (both through llama.cpp, started by
-         rag.llm), over 20 stratified eval questions (eval.run.load_questions(limit=20)), after one
-         warm-up completion: answer kinds, prompt tokens of generated answers (the server's usage for
-         the exact messages, re-sent with max_tokens=1; else chars/4), first-token and total p50/p95 s,
-         ("generated_*": only the answers the model wrote; table answers and refusals need no model),
-         and the same questions through llama-index's CitationQueryEngine (eval.run): ratio of total
-         p50 over all questions, and over the questions ours generated for. Evidence selection: for
-         the same questions, the answer prompt with 2 evidence sentences per paper vs with whole
-         abstracts (chars; no generation).
+         rag.llm), over 20 stratified dev questions (eval/questions.jsonl, eval.run.load_questions(
+         limit=20)) and every held-out question (eval/heldout.jsonl), after one warm-up completion,
+         per split: answer kinds; of the generated answers, prompt tokens, the new ones the server
+         read (not from its prefix cache), cached tokens and prefill seconds (from the server's log,
+         rag.llm.prompt_stats); first-token and total p50/p95 s ("generated_*": only the answers the
+         model wrote; table answers and refusals need no model); and the same questions through
+         llama-index's CitationQueryEngine (eval.run) on the same server: ratios of total p50 and p95
+         over all questions, and of p50 over the questions ours generated for. Evidence: for the same
+         questions, the factual prompt with the budgeted evidence (rag.answer.generate.fact_evidence)
+         vs with the whole abstracts of the same papers (chars; no generation).
 """
 
 from __future__ import annotations
@@ -818,71 +820,118 @@ def plot_scale(rows: list[dict], path: Path) -> None:
 # --- 5. answers --------------------------------------------------------------------------------
 
 
-def prompt_messages(assistant, sources, question: str) -> list[dict]:
+ANSWER_SPLITS = {"dev": ("questions.jsonl", 20), "heldout": ("heldout.jsonl", None)}  # file, limit
+
+
+def prompt_messages(sources, question: str) -> list[dict]:
     from rag import prompts
     from rag.answer.generate import source_block
 
-    return [
-        {"role": "system", "content": prompts.SYSTEM_PROMPT},
-        {
-            "role": "user",
-            "content": prompts.ANSWER_PROMPT.format(sources=source_block(sources), question=question),
-        },
-    ]
+    user = prompts.ANSWER_PROMPT.format(sources=source_block(sources), question=question)
+    return [{"role": "system", "content": prompts.SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 
-def bench_answers(ctx: Context, n_questions: int = 20, models: dict | None = None) -> dict:
-    from eval.run import evaluate_citation_query_engine, load_questions, standalone
+def evidence_sizes(seed: Settings, questions: list[dict]) -> dict:
+    """Characters of the factual prompt with the budgeted evidence vs with whole abstracts."""
+    from eval.run import standalone
     from rag.answer import Assistant, Source
-    from rag.answer.generate import select_evidence
-    from rag.config import get_settings
-    from rag.llm import QWEN_FILE, smollm_path
+    from rag.answer.generate import fact_evidence
 
-    seed = ctx.seed_settings()
-    questions = load_questions(limit=n_questions)
-    joined = (
-        get_settings().data_dir / "models" / QWEN_FILE
-    )  # reuse the user's joined model; else join in the temp dir
-    models = models or {
-        "qwen2.5-coder-1.5b": {"llm_model_path": joined if joined.exists() else None},
-        "smollm2-135m": {"llm_model_path": smollm_path(), "llm_model": "smollm2"},
-    }
-    result: dict = {"questions": [q["id"] for q in questions]}
-
-    # Evidence selection vs whole abstracts: prompt size only.
-    assistant = Assistant(
-        seed.model_copy(update={"openai_base_url": None})
-    )  # no generation: the server never starts
+    assistant = Assistant(seed.model_copy(update={"openai_base_url": None}))  # the server never starts
     sizes = []
     try:
         for q in questions:
             query = standalone(q)
-            n_papers = seed.answer.prompt_papers
-            hits = assistant.retriever.search(query, k=max(n_papers, seed.top_k)).hits[:n_papers]
+            hits = assistant.retriever.search(query, k=seed.top_k).hits[: seed.answer.prompt_papers]
             if hits:
-                embed = assistant.retriever.embed_model
-                evidence = select_evidence(embed, query, hits[:1], seed.answer.fact_top_sentences)
-                evidence += select_evidence(embed, query, hits[1:], seed.answer.evidence_sentences, start=2)
-                whole = [Source(s.n, s.paper, [s.paper.abstract], s.score) for s in evidence]
+                evidence = fact_evidence(assistant.retriever.embed_model, query, hits, seed.answer)
+                whole = [
+                    Source(n, h.paper, [h.paper.abstract], h.score) for n, h in enumerate(hits, 1)
+                ]
                 sizes.append(
-                    [
-                        sum(len(m["content"]) for m in prompt_messages(assistant, src, query))
-                        for src in (evidence, whole)
-                    ]
+                    [sum(len(m["content"]) for m in prompt_messages(s, query)) for s in (evidence, whole)]
                 )
     finally:
         assistant.close()
-    result["evidence_vs_abstracts"] = {
+    return {
         "n": len(sizes),
         "evidence_chars_mean": sum(s[0] for s in sizes) / len(sizes),
         "abstract_chars_mean": sum(s[1] for s in sizes) / len(sizes),
         "ratio_mean": sum(s[0] / s[1] for s in sizes) / len(sizes),
     }
+
+
+def answer_rows(assistant, questions: list[dict]) -> list[dict]:
+    """Each question answered once: its kind and timings (prompt tokens from the server's log)."""
+    rows = []
+    for q in questions:
+        history = [
+            turn
+            for h in q.get("history", [])
+            for turn in ({"role": "user", "content": h}, {"role": "assistant", "content": ""})
+        ]
+        answer = assistant.ask(q["question"], history=history)
+        rows.append({"id": q["id"], "kind": answer.kind, **answer.timings})
+    return rows
+
+
+def answer_summary(per_q: list[dict], cqe: list[dict]) -> dict:
+    gen = [r for r in per_q if r["kind"] == "rag"]
+    gen_ids = {r["id"] for r in gen}
+
+    def p(rows: list[dict], key: str, q: int) -> float | None:
+        return percentile([r[key] for r in rows if r.get(key) is not None], q)
+
+    summary = {
+        "n": len(per_q),
+        "kinds": dict(Counter(r["kind"] for r in per_q)),
+        "prompt_tokens_p50": p(gen, "prompt_tokens", 50),
+        "prompt_tokens_p95": p(gen, "prompt_tokens", 95),
+        "new_prompt_tokens_p50": p(gen, "prompt_eval_tokens", 50),
+        "new_prompt_tokens_p95": p(gen, "prompt_eval_tokens", 95),
+        "cached_tokens_p50": p(gen, "cached_tokens", 50),
+        "prefill_p50_s": p(gen, "prefill_s", 50),
+        "first_token_p50_s": p(per_q, "first_token_s", 50),
+        "first_token_p95_s": p(per_q, "first_token_s", 95),
+        "total_p50_s": p(per_q, "total_s", 50),
+        "total_p95_s": p(per_q, "total_s", 95),
+        "generated_first_token_p50_s": p(gen, "first_token_s", 50),
+        "generated_total_p50_s": p(gen, "total_s", 50),
+        "cqe_total_p50_s": p(cqe, "total_s", 50),
+        "cqe_total_p95_s": p(cqe, "total_s", 95),
+        "cqe_errors": sum(r["answer"].startswith("error:") for r in cqe),
+    }
+    # All questions (ours answers table questions without the model), and only the questions
+    # ours generated for, against the baseline on those same questions.
+    cqe_gen = p([r for r in cqe if r["id"] in gen_ids], "total_s", 50)
+    summary["ratio_total_p50_vs_cqe"] = summary["total_p50_s"] / summary["cqe_total_p50_s"]
+    summary["ratio_total_p95_vs_cqe"] = summary["total_p95_s"] / summary["cqe_total_p95_s"]
+    summary["ratio_generated_p50_vs_cqe"] = (
+        summary["generated_total_p50_s"] / cqe_gen if gen and cqe_gen else None
+    )
+    return summary
+
+
+def bench_answers(ctx: Context, models: dict | None = None, splits: dict | None = None) -> dict:
+    from eval.run import QUESTIONS, evaluate_citation_query_engine, load_questions
+    from rag.answer import Assistant
+    from rag.config import get_settings
+    from rag.llm import QWEN_FILE, smollm_path
+
+    seed = ctx.seed_settings()
+    splits = splits or ANSWER_SPLITS
+    questions = {name: load_questions(QUESTIONS.parent / f, limit=n) for name, (f, n) in splits.items()}
+    joined = get_settings().data_dir / "models" / QWEN_FILE  # reuse the user's joined model
+    models = models or {
+        "qwen2.5-coder-1.5b": {"llm_model_path": joined if joined.exists() else None},
+        "smollm2-135m": {"llm_model_path": smollm_path(), "llm_model": "smollm2"},
+    }
+    result: dict = {"questions": {name: [q["id"] for q in qs] for name, qs in questions.items()}}
+    result["evidence_vs_abstracts"] = evidence_sizes(seed, [q for qs in questions.values() for q in qs])
     show(
-        "answers: prompt chars, 2 evidence sentences per paper vs whole abstracts",
+        "answers: factual prompt chars, budgeted evidence vs whole abstracts",
         [result["evidence_vs_abstracts"]],
     )
-
     rows = []
     for name, update in models.items():
         assistant = Assistant(
@@ -894,81 +943,34 @@ def bench_answers(ctx: Context, n_questions: int = 20, models: dict | None = Non
             start_s = time.perf_counter() - t
             t = time.perf_counter()
             assistant.llm.complete([{"role": "user", "content": "Say OK."}], max_tokens=4)
-            warmup_s = time.perf_counter() - t
-            per_q = []
-            for q in questions:
-                history = [
-                    turn
-                    for h in q.get("history", [])
-                    for turn in ({"role": "user", "content": h}, {"role": "assistant", "content": ""})
-                ]
-                answer = assistant.ask(q["question"], history=history)
-                row = {"id": q["id"], "kind": answer.kind, **answer.timings}
-                if answer.kind == "rag" and answer.sources:
-                    messages = prompt_messages(assistant, answer.sources, answer.standalone_question)
-                    row["prompt_chars"] = sum(len(m["content"]) for m in messages)
-                    try:
-                        usage = (
-                            assistant.llm.client()
-                            .chat.completions.create(
-                                model=assistant.llm.model_name,
-                                messages=messages,
-                                max_tokens=1,
-                                temperature=0.0,
-                            )
-                            .usage
-                        )
-                        row["prompt_tokens"], row["tokens_from"] = usage.prompt_tokens, "server"
-                    except Exception:
-                        row["prompt_tokens"], row["tokens_from"] = row["prompt_chars"] // 4, "chars/4"
-                per_q.append(row)
-            cqe = evaluate_citation_query_engine(assistant.index, endpoint, questions)["questions"]
+            result[name] = {"server_start_s": start_s, "warmup_s": time.perf_counter() - t}
+            for split, qs in questions.items():
+                per_q = answer_rows(assistant, qs)
+                cqe = evaluate_citation_query_engine(assistant.index, endpoint, qs)["questions"]
+                summary = {"model": name, "split": split, **answer_summary(per_q, cqe)}
+                rows.append(summary)
+                result[name][split] = {
+                    "summary": summary,
+                    "questions": per_q,
+                    "cqe": [{k: r[k] for k in ("id", "total_s", "answer")} for r in cqe],
+                }
         except Exception as exc:  # e.g. the server cannot start: keep the other model's numbers
             traceback.print_exc()
             result[name] = {"error": f"{type(exc).__name__}: {exc}"}
             continue
         finally:
             assistant.close()
-        gen = [r for r in per_q if r["kind"] == "rag"]
-        summary = {
-            "model": name,
-            "server_start_s": start_s,
-            "warmup_s": warmup_s,
-            "n": len(per_q),
-            "kinds": dict(Counter(r["kind"] for r in per_q)),
-            "prompt_tokens_p50": percentile([r.get("prompt_tokens") for r in gen], 50),
-            "prompt_tokens_p95": percentile([r.get("prompt_tokens") for r in gen], 95),
-            "first_token_p50_s": percentile([r["first_token_s"] for r in per_q], 50),
-            "first_token_p95_s": percentile([r["first_token_s"] for r in per_q], 95),
-            "total_p50_s": percentile([r["total_s"] for r in per_q], 50),
-            "total_p95_s": percentile([r["total_s"] for r in per_q], 95),
-            "generated_first_token_p50_s": percentile([r["first_token_s"] for r in gen], 50),
-            "generated_total_p50_s": percentile([r["total_s"] for r in gen], 50),
-            "cqe_total_p50_s": percentile([r["total_s"] for r in cqe], 50),
-            "cqe_total_p95_s": percentile([r["total_s"] for r in cqe], 95),
-            "cqe_errors": sum(r["answer"].startswith("error:") for r in cqe),
-        }
-        # All questions (ours answers table questions without the model), and only the questions
-        # ours generated for, against the baseline on those same questions.
-        gen_ids = {r["id"] for r in gen}
-        cqe_gen = percentile([r["total_s"] for r in cqe if r["id"] in gen_ids], 50)
-        summary["ratio_total_p50_vs_cqe"] = summary["total_p50_s"] / summary["cqe_total_p50_s"]
-        summary["ratio_generated_p50_vs_cqe"] = (
-            summary["generated_total_p50_s"] / cqe_gen if gen and cqe_gen else None
-        )
-        rows.append(summary)
-        result[name] = {
-            "summary": summary,
-            "questions": per_q,
-            "cqe": [{k: r[k] for k in ("id", "total_s", "answer")} for r in cqe],
-        }
     if rows:
         show(
-            f"answers ({len(questions)} eval questions; times in s)",
-            [{"": k} | {r["model"]: r[k] for r in rows} for k in rows[0] if k not in ("model", "kinds")],
+            "answers (times in s; cqe = llama-index CitationQueryEngine, same model, same questions)",
+            [
+                {"": k} | {f"{r['model']} {r['split']}": r[k] for r in rows}
+                for k in rows[0]
+                if k not in ("model", "split", "kinds")
+            ],
         )
     for r in rows:
-        print(f"{r['model']}: answer kinds {r['kinds']}")
+        print(f"{r['model']} {r['split']}: answer kinds {r['kinds']}")
     return result
 
 

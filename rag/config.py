@@ -109,6 +109,19 @@ class AnswerSettings(_Section):
     evidence_sentences: int = Field(
         default=2, description="Sentences of each runner-up's abstract in a factual prompt."
     )
+    fact_lead_sentences: int = Field(
+        default=3, description="Sentences of the best paper taken before any runner-up's (fact budget)."
+    )
+    fact_prompt_tokens: int = Field(
+        default=350,
+        description="New tokens (sources, question, instructions) a factual prompt may hold; the "
+        "evidence is cut to fit (issue 13: ~3 s of prefill on 2 cores).",
+    )
+    chars_per_token: float = Field(
+        default=4.5,
+        description="Characters per LLM token when a prompt is sized (Qwen2.5 reads 5.5 on the "
+        "abstracts; 95% of them are above 4.7).",
+    )
     list_papers: int = Field(
         default=8, description="Members of a topic list the model sees for its synthesis."
     )

@@ -209,3 +209,40 @@ def test_a_quantity_question_prefers_sentences_with_numbers(seed_index, chain):
         return sum(any(c.isdigit() for c in s) for s in source.evidence)
 
     assert digits(1.0) > digits(0.0)
+
+
+def test_fact_evidence_fits_the_prompt_budget(chain):
+    """A factual prompt holds what fits `fact_prompt_tokens`; the best paper's best sentence first."""
+    from rag.answer.generate import fact_evidence, prompt_tokens, select_evidence
+
+    cfg = chain.settings.answer
+    hits = chain.retriever.search(FACTUAL, k=3).hits[:3]
+    embed = chain.retriever.embed_model
+    unbounded = fact_evidence(embed, FACTUAL, hits, cfg.model_copy(update={"fact_prompt_tokens": 10**6}))
+    assert [len(s.evidence) for s in unbounded] == [cfg.fact_top_sentences] + [cfg.evidence_sentences] * 2
+    assert (
+        unbounded[0].evidence == select_evidence(embed, FACTUAL, hits[:1], cfg.fact_top_sentences)[0].evidence
+    )
+    full = prompt_tokens(unbounded, FACTUAL, cfg.chars_per_token)
+    for budget in (full // 3, full * 2 // 3):
+        fitted = fact_evidence(embed, FACTUAL, hits, cfg.model_copy(update={"fact_prompt_tokens": budget}))
+        assert prompt_tokens(fitted, FACTUAL, cfg.chars_per_token) <= budget
+        assert set(fitted[0].evidence) <= set(unbounded[0].evidence) and fitted[0].paper == hits[0].paper
+        best = select_evidence(embed, FACTUAL, hits[:1], 1)[0].evidence[0]
+        assert best in fitted[0].evidence
+    tiny = fact_evidence(embed, FACTUAL, hits, cfg.model_copy(update={"fact_prompt_tokens": 1}))
+    assert [len(s.evidence) for s in tiny] == [1]  # never empty: the best sentence stays
+
+
+def test_the_factual_prompt_sent_is_within_budget(chain, fake):
+    from rag.answer.generate import prompt_tokens
+
+    fake.enqueue("They reach strong results [1].")
+    answer = chain.ask(FACTUAL)
+    assert answer.kind == "rag"
+    cfg = chain.settings.answer
+    assert (
+        prompt_tokens(answer.sources, chain.plan(FACTUAL).question, cfg.chars_per_token)
+        <= cfg.fact_prompt_tokens
+    )
+    assert len(fake.calls[0].user) / cfg.chars_per_token <= cfg.fact_prompt_tokens + 1

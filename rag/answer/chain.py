@@ -13,7 +13,7 @@ from collections.abc import Generator, Iterator
 
 from rag import prompts
 from rag.answer import compare, lists, refusal
-from rag.answer.generate import Generated, select_evidence, source_block, stream_answer
+from rag.answer.generate import Generated, fact_evidence, select_evidence, source_block, stream_answer
 from rag.answer.members import Membership, membership
 from rag.answer.records import Answer, AnswerKind, Event, EventKind, Source
 from rag.answer.rewrite import is_followup, rewrite
@@ -228,7 +228,7 @@ class _Run:
         yield self.answer(text, AnswerKind.REFUSAL, sources, refused=True, checks={"reason": "near miss"})
 
     def fact(self, plan: QueryPlan) -> Iterator[Event]:
-        """The best paper's `fact_top_sentences` sentences and the runners-up's `evidence_sentences`."""
+        """The best paper's sentences and the runners-up's, within the prompt budget (fact_evidence)."""
         cfg = self.cfg
         result = self.a.retriever.search(
             self.standalone, k=max(cfg.prompt_papers, self.a.settings.top_k), plan=plan
@@ -239,24 +239,8 @@ class _Run:
             text = prompts.NO_PAPERS_MATCH_FILTERS.format(filters=result.filters.describe() or "none")
             yield self.answer(text, AnswerKind.REFUSAL, refused=True)
             return
-        embed = self.a.retriever.embed_model
-        lexical, number = cfg.lexical_bonus, (cfg.number_bonus if plan.wants_number else 0.0)
-        sources = select_evidence(
-            embed,
-            self.standalone,
-            hits[:1],
-            cfg.fact_top_sentences,
-            lexical_bonus=lexical,
-            number_bonus=number,
-        ) + select_evidence(
-            embed,
-            self.standalone,
-            hits[1:],
-            cfg.evidence_sentences,
-            start=2,
-            lexical_bonus=lexical,
-            number_bonus=number,
-        )
+        number = cfg.number_bonus if plan.wants_number else 0.0
+        sources = fact_evidence(self.a.retriever.embed_model, self.standalone, hits, cfg, number)
         missing = refusal.unheld_reason(plan, hits, cfg.prompt_papers)
         best_sim = max(h.dense_sim or 0.0 for h in hits)
         expanded = {w for typed in plan.expansions for w in lx.words(typed)}  # the corpus has a term for them
