@@ -845,9 +845,7 @@ def evidence_sizes(seed: Settings, questions: list[dict]) -> dict:
             hits = assistant.retriever.search(query, k=seed.top_k).hits[: seed.answer.prompt_papers]
             if hits:
                 evidence = fact_evidence(assistant.retriever.embed_model, query, hits, seed.answer)
-                whole = [
-                    Source(n, h.paper, [h.paper.abstract], h.score) for n, h in enumerate(hits, 1)
-                ]
+                whole = [Source(n, h.paper, [h.paper.abstract], h.score) for n, h in enumerate(hits, 1)]
                 sizes.append(
                     [sum(len(m["content"]) for m in prompt_messages(s, query)) for s in (evidence, whole)]
                 )

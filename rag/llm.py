@@ -126,6 +126,10 @@ class LlamaServer:
             str(self.n_ctx),
             "--n_threads",
             str(self.threads),
+            # A request that arrives while another streams waits its turn; by default llama.cpp's
+            # server would end the running stream early, cutting one user's answer for another's.
+            "--interrupt_requests",
+            "False",
             # Verbose: the server logs each request's prefix-cache hit and prompt timing,
             # which `prompt_stats` reads back (the log is a file, never a terminal).
             "--verbose",

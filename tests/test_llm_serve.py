@@ -113,3 +113,37 @@ def test_a_stale_note_is_ignored(seed_index, tmp_path):
         assert llm.endpoint().base_url != note["base_url"]
     finally:
         llm.close()
+
+
+def test_simultaneous_requests_both_finish(served):
+    """llama.cpp's server ends a running stream when another request arrives, unless started
+    with `--interrupt_requests False` (rag.llm.LlamaServer): then the second waits its turn."""
+    import threading
+
+    from openai import OpenAI
+
+    data_dir, _ = served
+    client = OpenAI(base_url=read_note(data_dir).base_url, api_key="not-needed", max_retries=0)
+    finished: dict[int, str | None] = {}
+
+    def ask(i: int) -> None:
+        stream = client.chat.completions.create(
+            model="smollm2",
+            messages=[{"role": "user", "content": f"Count from {i} to {i + 60}, one number per line."}],
+            max_tokens=60,
+            temperature=0.0,
+            stream=True,
+        )
+        reason = None
+        for event in stream:
+            if event.choices and event.choices[0].finish_reason:
+                reason = event.choices[0].finish_reason
+        finished[i] = reason
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in (1, 100)]
+    threads[0].start()
+    time.sleep(0.3)  # the first is streaming when the second arrives
+    threads[1].start()
+    for t in threads:
+        t.join(120)
+    assert len(finished) == 2 and set(finished.values()) <= {"length", "stop"}  # None: cut short

@@ -373,10 +373,10 @@ def build_app(assistant: Assistant, warmup: Warmup | None = None) -> gr.Blocks:
         turn.explicit = make_filters(listings, year_from, year_to, cats, has_code)
         turns.append(turn)
         yield "", chat_messages(turns), sources_panel(turns), turns
-        if warmup is not None and not warmup.done:  # the first question of a fresh start
-            turn.status = "Loading the model (once, at start-up)"
+        if warmup is not None and not warmup.wait_index(0):  # the first question of a fresh start
+            turn.status = "Loading the search index (once, at start-up)"
             yield gr.skip(), chat_messages(turns), gr.skip(), turns
-            while not warmup.wait(0.5):
+            while not warmup.wait_index(0.5):
                 if turn.kind == "stopped":
                     return
             turn.status = ""
@@ -868,9 +868,11 @@ def main(settings: Settings | None = None, host: str | None = None, port: int | 
     # SIGTERM (e.g. `kill`) would skip the finally below and orphan the embedded LLM server.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        warmup = Warmup(assistant)
-        demo = build_app(assistant, warmup)  # reads the vectors for the map (~2 s)
-        warmup.start()  # the embedding model, BM25 and the LLM, while the page is already up
+        # The LLM server process starts loading first, while the page is built (reading the
+        # vectors for the map takes ~2 s); the search index loads once the page is served.
+        warmup = Warmup(assistant).start_model()
+        demo = build_app(assistant, warmup)
+        warmup.start()
         print(f"Paper assistant on http://{host}:{port}  (Ctrl-C stops it)", flush=True)
         demo.launch(server_name=host, server_port=port, share=False, inbrowser=False, quiet=True, auth=auth)
     finally:
