@@ -286,6 +286,12 @@ class UISettings(_Section):
     queue_size: int = Field(
         default=32, description="Questions waiting for the LLM; more are turned away with a message."
     )
+    concurrency: int = Field(
+        default=3,
+        ge=1,
+        description="Questions answered at once. The LLM server reads one request at a time and "
+        "the others wait there, while answers computed from the records go ahead.",
+    )
 
 
 # The flat names of before the sections -> (section, field). Each is still an attribute,

@@ -219,6 +219,8 @@ def test_the_numbers_come_from_settings_query(retriever):
         "which papers relied on transformers?",
         "papers utilising transformers",
         "which works incorporate transformers",
+        "papers analysing transformers",
+        "which studies analyzed transformers?",
     ],
 )
 def test_a_verb_in_any_form_introduces_the_topic(analyse, question):

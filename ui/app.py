@@ -170,10 +170,12 @@ JS = """
 
 
 class LLMQueue(TypedDict):
-    """The queue settings of every event that calls the LLM: its server answers one request at
-    a time, so they share one concurrency group of size 1. A question sent while the previous
-    answer is still winding down (Stop pressed while the model reads its prompt, when no token
-    comes to end it sooner) runs next instead of being dropped ("always_last")."""
+    """The queue settings of every event that may call the LLM. They share one concurrency
+    group of `ui.concurrency` (3): the LLM server reads one request at a time and the others
+    wait at the server (it is started not to cut a running stream), so a question computed
+    from the records is not held up behind a generated answer. A question sent while the
+    previous answer is still winding down (Stop pressed while the model reads its prompt, when
+    no token comes to end it sooner) runs next instead of being dropped ("always_last")."""
 
     concurrency_limit: int
     concurrency_id: str
@@ -740,7 +742,11 @@ def build_app(assistant: Assistant, warmup: Warmup | None = None) -> gr.Blocks:
 
         ask_inputs = [question, turns_state, listing, year_from, year_to, category, has_code]
         ask_outputs = [question, chatbot, sources, turns_state]
-        llm: LLMQueue = {"concurrency_limit": 1, "concurrency_id": "llm", "trigger_mode": "always_last"}
+        llm: LLMQueue = {
+            "concurrency_limit": assistant.settings.ui.concurrency,
+            "concurrency_id": "llm",
+            "trigger_mode": "always_last",
+        }
         asks = [
             send.click(ask, ask_inputs, ask_outputs, api_name="ask", **llm),
             question.submit(ask, ask_inputs, ask_outputs, api_visibility="private", **llm),

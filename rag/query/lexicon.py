@@ -368,7 +368,8 @@ CUE_VOCABULARY = frozenset(
 _TOPIC_VERB_LEMMAS = """use apply deal involve focus cover address tackle investigate explore concern
 propose present employ leverage relate mention discuss say look base centre center talk evaluate
 assess examine study rely build ship provide include contain adopt exploit utilize utilise
-incorporate implement combine extend introduce develop target handle draw stack compare hold exist approach"""
+incorporate implement combine extend introduce develop target handle draw stack compare hold exist approach
+analyze analyse"""
 _IRREGULAR_VERB_FORMS = "said dealt built drew drawn held"
 _ADVERBS = "around explicitly specifically particularly mainly primarily actually really"
 
