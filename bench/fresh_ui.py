@@ -8,7 +8,8 @@ starts its own llama.cpp server in the background, ui/warm.py). As soon as the p
 headless Chromium opens it and submits the question. Printed per question: seconds from
 process start to the page, and from submitting to the first answer text and to its last change
 (3 s quiet), plus the 1-minute load average. Numbers, not a test; the same steps run with
-SmolLM2 in tests/test_browser_research.py::test_first_answer_after_a_fresh_start.
+SmolLM2 in tests/test_browser_research.py::test_first_answer_after_a_fresh_start, and both
+drive the browser with tests/browser.py.
 """
 
 from __future__ import annotations
@@ -29,53 +30,15 @@ QUESTIONS = {
     "fact": "What protocol does the JuliaConnectoR package use to communicate between R and Julia?",
     "topic list": "Which papers use state space models?",
 }
-BOT = "#chatbot .message.bot, #chatbot [data-testid='bot']"
 BOX = "#question textarea, #question input"
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        except Exception:  # not there yet, or re-rendered while read
-            value = None
-        if value:
-            return value
-        time.sleep(0.1)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-    ):
-        options.add_argument(arg)
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-
-
-def bot_text(driver, before: int) -> str:
-    from selenium.webdriver.common.by import By
-
-    messages = driver.find_elements(By.CSS_SELECTOR, BOT)
-    return messages[-1].text if len(messages) > before else ""
 
 
 def first_answer(data_dir: Path, question: str, log: Path) -> dict:
     """A fresh `rag ui`; the page's first question: seconds to page, first text, last change."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
+
+    from tests.browser import answer_times, bot_messages, bot_text, chromium, wait_for
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "RAG_OPENAI_BASE_URL")}
@@ -90,34 +53,22 @@ def first_answer(data_dir: Path, question: str, log: Path) -> dict:
             stderr=out,
         )
     url = f"http://127.0.0.1:{port}/"
-    driver = browser()
+    driver = chromium()
     try:
         wait_for(lambda: urllib.request.urlopen(url, timeout=2).status == 200, 180, "the page")
         page_s = time.monotonic() - start
         driver.get(url)
         box = wait_for(lambda: driver.find_element(By.CSS_SELECTOR, BOX), 60, "the question box")
-        before = len(driver.find_elements(By.CSS_SELECTOR, BOT))
+        before = bot_messages(driver)
         box.send_keys(question)
         submitted = time.monotonic()
         box.send_keys(Keys.ENTER)
-        first = last = None
-        text = ""
-        while time.monotonic() - submitted < 300:
-            now = wait_for(lambda: bot_text(driver, before) or " ", 5, "the answer").strip()
-            real = bool(now) and not now.endswith("…")
-            if now != text:
-                text = now
-                if real:
-                    last = time.monotonic()
-                    first = first or last
-            elif real and last and time.monotonic() - last > 3:
-                break
-            time.sleep(0.1)
+        first, done = answer_times(driver, submitted, before)
         return {
             "page_s": round(page_s, 2),
-            "first_text_s": round(first - submitted, 2) if first else None,
-            "done_s": round(last - submitted, 2) if last else None,
-            "answer": text[:120],
+            "first_text_s": round(first, 2),
+            "done_s": round(done, 2),
+            "answer": bot_text(driver)[:120],
         }
     finally:
         driver.quit()

@@ -28,7 +28,7 @@ from pydantic import SecretStr
 
 from rag.config import LLMSettings, Settings
 from rag.errors import LLMUnavailable as LLMUnavailable  # re-exported; defined in rag.errors
-from rag.served import ServedLLM, find_served
+from rag.served import ServedLLM, answers, find_served
 
 QWEN_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 QWEN_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
@@ -159,13 +159,7 @@ class LlamaServer:
         )
 
     def healthy(self) -> bool:
-        import urllib.request
-
-        try:
-            with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as resp:
-                return resp.status == 200
-        except OSError:
-            return False
+        return answers(self.base_url)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

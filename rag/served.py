@@ -34,11 +34,16 @@ class ServedLLM:
         return True
 
     def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as resp:
-                return resp.status == 200
-        except OSError:
-            return False
+        return answers(self.base_url)
+
+
+def answers(base_url: str) -> bool:
+    """Whether an OpenAI-compatible server at `base_url` lists its models (a health check)."""
+    try:
+        with urllib.request.urlopen(f"{base_url}/models", timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
 
 
 def announce(data_dir: Path, served: ServedLLM) -> Path:

@@ -129,29 +129,8 @@ def downloads(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def browser(downloads):
     """A headless Chromium (selenium) that saves downloads to `downloads` without asking."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    from tests.browser import chromium
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1000",
-    ):
-        options.add_argument(arg)
-    options.add_experimental_option(
-        "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
-    )
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    driver.execute_cdp_cmd(
-        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
-    )
-    driver.set_page_load_timeout(60)
+    driver = chromium(downloads)
     yield driver
     driver.quit()

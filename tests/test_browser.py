@@ -10,6 +10,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from tests.browser import bot_text, wait_for
+
 # Gradio's own pandas calls warn under pandas 3; not ours to fix.
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")]
 
@@ -20,36 +22,6 @@ QUESTION = "Which papers use state space models?"
 def shot(driver, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
-
-
-def wait_for(condition, timeout: float = 120, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        except Exception:  # element not there yet, or replaced while reading it
-            value = None
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-BOT_MESSAGES = "#chatbot .message.bot, #chatbot [data-testid='bot']"
-
-
-def bot_text(driver) -> str:
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.common.by import By
-
-    # A streaming answer re-renders its message; a read that lands mid-render is simply retried.
-    for _ in range(20):
-        messages = driver.find_elements(By.CSS_SELECTOR, BOT_MESSAGES)
-        try:
-            return messages[-1].text if messages else ""
-        except StaleElementReferenceException:
-            time.sleep(0.05)
-    return ""
 
 
 def answer_finished(driver, quiet_s: float = 3.0) -> str:

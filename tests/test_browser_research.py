@@ -22,7 +22,8 @@ import pytest
 
 from rag.config import PROJECT_ROOT
 from rag.llm import free_port
-from tests.test_browser import bot_text, open_tab, shot, wait_for
+from tests.browser import answer_times, bot_messages, bot_text, wait_for
+from tests.test_browser import open_tab, shot
 
 # Gradio's own pandas calls warn under pandas 3; not ours to fix.
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")]
@@ -350,34 +351,6 @@ def test_plan_chips_and_removing_one_asks_again(app_url, browser):
 
 
 # --- a fresh start of `rag ui` ------------------------------------------------------------------------
-
-
-def bot_messages(driver) -> int:
-    from selenium.webdriver.common.by import By
-
-    return len(driver.find_elements(By.CSS_SELECTOR, "#chatbot .message.bot, #chatbot [data-testid='bot']"))
-
-
-def answer_times(
-    driver, submitted: float, before: int, quiet_s: float = 3.0, timeout: float = 300
-) -> tuple[float, float]:
-    """Seconds from `submitted` to the first text of the new answer (the bot's message number
-    `before` + 1) and to its last change."""
-    first = last = None
-    text = ""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        now = bot_text(driver) if bot_messages(driver) > before else ""
-        real = now.strip() and not now.rstrip().endswith("…")
-        if now != text:
-            text = now
-            if real:
-                last = time.monotonic()
-                first = first or last
-        elif real and last and time.monotonic() - last > quiet_s:
-            return first - submitted, last - submitted
-        time.sleep(0.1)
-    raise AssertionError(f"the answer did not finish; last text: {text[:200]!r}")
 
 
 def test_first_answer_after_a_fresh_start(seed_index, browser, tmp_path):
